@@ -1,0 +1,1 @@
+"""Singer tap for AdminPulse, the practice management system of Belgian accounting offices."""

@@ -1,0 +1,1 @@
+"""Singer target that writes AMLCare compliance data and documents to AdminPulse."""

@@ -1,0 +1,1 @@
+"""Singer target that imports AdminPulse clients into AMLCare."""
