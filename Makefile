@@ -1,0 +1,57 @@
+# Entry points for people and CI. `make demo` runs the main job on the sandbox; `make test` runs
+# every test. Both set themselves up on a machine that has only Python 3.11+ and make.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PACKAGES := sandbox tap-adminpulse target-amlcare tap-amlcare target-adminpulse
+PACKAGE_FILES := $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
+# pip learnt dependency groups (PEP 735) in 25.1.
+PIP_VERSION := 26.3
+
+.PHONY: help install plugins demo test lint format sandbox-start sandbox-stop clean
+
+help:
+	@echo "make demo     run the nightly import, then the outbound sync, on a seeded sandbox"
+	@echo "make test     run every test (unit, sandbox, standard Singer tests, end-to-end)"
+	@echo "make lint     ruff check and format check"
+	@echo "make clean    remove the virtualenvs, Meltano's plugin installs and outputs"
+
+$(BIN)/.installed: pyproject.toml $(PACKAGE_FILES)
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet "pip==$(PIP_VERSION)"
+	$(BIN)/python -m pip install --quiet --group dev $(foreach p,$(PACKAGES),-e ./$(p))
+	touch $@
+
+install: $(BIN)/.installed
+
+# Meltano gives every plugin its own virtualenv under .meltano/; editable installs keep them
+# pointing at the source folders, so only dependency changes need a reinstall.
+.meltano/.installed: $(BIN)/.installed meltano.yml $(PACKAGE_FILES)
+	$(BIN)/meltano install
+	touch $@
+
+plugins: .meltano/.installed
+
+demo: plugins
+	$(BIN)/python scripts/demo.py
+
+test: plugins
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+sandbox-start: install
+	$(BIN)/amlsync-sandbox start
+
+sandbox-stop: install
+	$(BIN)/amlsync-sandbox stop
+
+clean:
+	rm -rf $(VENV) .meltano output .sandbox .pytest_cache .ruff_cache .mypy_cache
