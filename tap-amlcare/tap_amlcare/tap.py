@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import sys
+from functools import cached_property
+
 from singer_sdk import Stream, Tap
 from singer_sdk import typing as th
 
-# The partner API answers at most 500 items per page.
-MAX_PAGE_SIZE = 500
+from tap_amlcare import amlcare_api, streams
+from tap_amlcare.client import ConfigurationError, PacedSession
+
+# Well under any limit a partner API sets; a run with nothing to do makes three requests.
+DEFAULT_REQUESTS_PER_MINUTE = 600
 
 
 class TapAMLCare(Tap):
@@ -35,21 +41,21 @@ class TapAMLCare(Tap):
         ),
         th.Property(
             "page_size",
-            th.IntegerType,
-            default=MAX_PAGE_SIZE,
-            description=f"Items per page, at most {MAX_PAGE_SIZE}.",
+            th.IntegerType(minimum=1, maximum=amlcare_api.MAX_PAGE_SIZE),
+            default=amlcare_api.MAX_PAGE_SIZE,
+            description=f"Items per page, at most {amlcare_api.MAX_PAGE_SIZE}.",
         ),
         th.Property(
             "requests_per_minute",
-            th.IntegerType,
-            default=600,
-            description="Client-side request budget.",
+            th.IntegerType(minimum=1),
+            default=DEFAULT_REQUESTS_PER_MINUTE,
+            description="Client-side request budget: requests are spaced evenly within it.",
         ),
         th.Property(
             "include_document_content",
             th.BooleanType,
             default=True,
-            description="Download document files with the documents stream.",
+            description="Download each document version's file into the documents stream.",
         ),
         th.Property(
             "user_agent",
@@ -59,9 +65,27 @@ class TapAMLCare(Tap):
         ),
     ).to_dict()
 
+    @cached_property
+    def paced_session(self) -> PacedSession:
+        """One HTTP session for all streams, so the request budget holds for the whole run."""
+        budget = self.config.get("requests_per_minute", DEFAULT_REQUESTS_PER_MINUTE)
+        return PacedSession(int(budget))
+
     def discover_streams(self) -> list[Stream]:
-        """Return the streams this tap offers."""
-        return []
+        """Users first, then clients, then documents: the order a target needs them in."""
+        return [
+            streams.UsersStream(self),
+            streams.ClientsStream(self),
+            streams.DocumentsStream(self),
+        ]
+
+    def sync_all(self) -> None:
+        """Sync every selected stream; a settings problem ends the run with one clear line."""
+        try:
+            super().sync_all()
+        except ConfigurationError as error:
+            self.logger.error("%s", error)
+            sys.exit(2)
 
 
 if __name__ == "__main__":
