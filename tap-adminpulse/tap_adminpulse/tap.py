@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import sys
+import typing as t
+from functools import cached_property
+
 from singer_sdk import Stream, Tap
 from singer_sdk import typing as th
+from singer_sdk.authenticators import BearerTokenAuthenticator
+
+from tap_adminpulse import adminpulse_api as api
+from tap_adminpulse import streams
+from tap_adminpulse.auth import RefreshTokenAuthenticator
+from tap_adminpulse.client import PacedSession, RequestPacer, RunMemory
+from tap_adminpulse.errors import SetupError
 
 # AdminPulse allows 480 calls a minute per token; the default leaves room for the outbound
 # sync, which shares the office's token.
 DEFAULT_REQUESTS_PER_MINUTE = 240
-# AdminPulse answers at most 400 rows per page.
-MAX_PAGE_SIZE = 400
+MAX_PAGE_SIZE = api.MAX_PAGE_SIZE
+OAUTH_SETTINGS = ("oauth_client_id", "oauth_client_secret", "oauth_refresh_token")
 
 
 class TapAdminPulse(Tap):
@@ -67,7 +78,10 @@ class TapAdminPulse(Tap):
         th.Property(
             "start_date",
             th.DateTimeType,
-            description="Read relations modified on or after this moment on the first run.",
+            description=(
+                "Read relations modified on or after this moment on the first run (Belgian "
+                "local time). Empty: every relation."
+            ),
         ),
         th.Property(
             "include_document_content",
@@ -83,9 +97,84 @@ class TapAdminPulse(Tap):
         ),
     ).to_dict()
 
+    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.run_memory = RunMemory()
+
     def discover_streams(self) -> list[Stream]:
-        """Return the streams this tap offers."""
-        return []
+        """The streams, in the order they must be synced.
+
+        Relations must come before identity documents: the relations stream finds out which
+        relations are imported for the first time, and only their documents are read.
+        """
+        return [
+            streams.UsersStream(self),
+            streams.DocumentTypesStream(self),
+            streams.RelationsStream(self),
+            streams.IdentityDocumentsStream(self),
+        ]
+
+    @cached_property
+    def authenticator(self) -> BearerTokenAuthenticator | RefreshTokenAuthenticator:
+        """One authenticator for every stream: the API key, or OAuth with refresh.
+
+        Raises:
+            SetupError: when neither an API key nor the three OAuth settings are given.
+        """
+        config = self.config
+        if config.get("api_key"):
+            return BearerTokenAuthenticator(token=config["api_key"])
+        missing = [name for name in OAUTH_SETTINGS if not config.get(name)]
+        if missing:
+            msg = (
+                "No AdminPulse credentials: set api_key, or all of "
+                f"{', '.join(OAUTH_SETTINGS)} (missing: {', '.join(missing)})."
+            )
+            raise SetupError(msg)
+        return RefreshTokenAuthenticator(
+            token_url=f"{str(config['base_url']).rstrip('/')}{api.OAUTH_TOKEN_PATH}",
+            client_id=config["oauth_client_id"],
+            client_secret=config["oauth_client_secret"],
+            refresh_token=config["oauth_refresh_token"],
+            user_agent=config.get("user_agent", self.name),
+        )
+
+    @cached_property
+    def paced_session(self) -> PacedSession:
+        """One HTTP session for every stream, held to the requests_per_minute budget.
+
+        Raises:
+            SetupError: when page_size or requests_per_minute is out of range.
+        """
+        page_size = int(self.config["page_size"])
+        if not 1 <= page_size <= MAX_PAGE_SIZE:
+            msg = f"The setting page_size is {page_size}; AdminPulse takes 1 to {MAX_PAGE_SIZE}."
+            raise SetupError(msg)
+        budget = int(self.config["requests_per_minute"])
+        if budget < 1:
+            msg = f"The setting requests_per_minute is {budget}; it must be at least 1."
+            raise SetupError(msg)
+        if budget > api.RATE_LIMIT_PER_MINUTE:
+            self.logger.warning(
+                "requests_per_minute is %d, above AdminPulse's %d a minute: expect 429 answers",
+                budget,
+                api.RATE_LIMIT_PER_MINUTE,
+            )
+        return PacedSession(RequestPacer(budget))
+
+    def sync_all(self) -> None:
+        """Sync every stream, then say how many requests the run cost."""
+        super().sync_all()
+        self.logger.info("AdminPulse requests this run: %d", self.paced_session.request_count)
+
+    @classmethod
+    def invoke(cls, *args: t.Any, **kwargs: t.Any) -> None:  # type: ignore[override]
+        """Run the tap; a setup mistake ends it with one line naming the setting, no traceback."""
+        try:
+            super().invoke(*args, **kwargs)
+        except SetupError as error:
+            cls.logger.error("%s", error)
+            sys.exit(1)
 
 
 if __name__ == "__main__":

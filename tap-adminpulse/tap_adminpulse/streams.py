@@ -1,0 +1,272 @@
+"""The four streams, in the order they are synced: users, document types, relations, documents."""
+
+from __future__ import annotations
+
+import typing as t
+
+from singer_sdk.pagination import SinglePagePaginator
+from typing_extensions import override
+
+from tap_adminpulse import adminpulse_api as api
+from tap_adminpulse.client import (
+    AdminPulseStream,
+    parse_adminpulse_datetime,
+    query_date,
+)
+
+if t.TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
+    from datetime import datetime
+
+    from singer_sdk.helpers.types import Context, Record
+
+# Progress lines on long reads: one every this many records.
+PROGRESS_EVERY = 1000
+
+
+class UsersStream(AdminPulseStream):
+    """The office's employees; the target matches a client's responsible on e-mail."""
+
+    name = "users"
+    path = api.USERS_PATH
+    primary_keys = ("id",)
+    schema = api.USER_SCHEMA
+
+
+class DocumentTypesStream(AdminPulseStream):
+    """Document types with their public-on-portal default, which the preflight checks."""
+
+    name = "document_types"
+    path = api.DOCUMENT_TYPES_PATH
+    primary_keys = ("id",)
+    schema = api.DOCUMENT_TYPE_SCHEMA
+    records_jsonpath = "$[*]"  # a bare array, not a page
+
+    def get_new_paginator(self) -> SinglePagePaginator:  # type: ignore[override]
+        """One answer holds every type."""
+        return SinglePagePaginator()
+
+    @override
+    def get_url_params(self, context: Context | None, next_page_token: t.Any) -> dict[str, t.Any]:
+        """No paging parameters."""
+        return {}
+
+    @override
+    def post_process(self, row: Record, context: Context | None = None) -> Record | None:
+        """Remember the types, so the documents stream can find eID and eID Foto by name."""
+        self.tap.run_memory.document_types[int(row["id"])] = row
+        return row
+
+
+class RelationsStream(AdminPulseStream):
+    """Relations modified since the bookmark, plus the persons emitted companies link to.
+
+    AdminPulse filters relations on their modification day and sorts them by modification time.
+    The bookmark is the latest `modifiedDate` seen; the next run asks from that day on and skips
+    what is older than the bookmark itself, which it already sent. Rows of the bookmark's own
+    second come again; downstream that is a no-op.
+
+    A company's UBOs and directors are needed downstream by national register number even when
+    they did not change, so after the pass the stream also emits the linked relations that were
+    not part of it. Those arrive out of modification order, which is why the stream declares
+    itself unsorted: the SDK then keeps the highest value and commits it only at the end.
+    """
+
+    name = "relations"
+    path = api.RELATIONS_PATH
+    primary_keys = ("id",)
+    replication_key = api.MODIFIED
+    is_sorted = False
+    schema = api.RELATION_SCHEMA
+
+    @override
+    def get_replication_key_signpost(self, context: Context | None = None) -> None:
+        """No signpost: AdminPulse times are Belgian local time, the SDK's signpost is UTC.
+
+        Capping the bookmark at "now in UTC" would set it one or two hours back, and the next
+        run would take the relations created in that gap for new ones.
+        """
+        return
+
+    def get_url_params(self, context: Context | None, next_page_token: t.Any) -> dict[str, t.Any]:
+        """The page, and the modification day to start from when there is a bookmark."""
+        params = super().get_url_params(context, next_page_token)
+        bookmark = self.tap.run_memory.relations_bookmark
+        if bookmark is not None:
+            params[api.MODIFIED_SINCE_FILTER] = query_date(bookmark)
+        return params
+
+    def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
+        """The changed relations (or a task template's), then the relations they link to."""
+        bookmark = self.read_bookmark(context)
+        memory = self.tap.run_memory
+        memory.relations_bookmark = bookmark
+        saved_bookmark = self.saved_bookmark(context)
+        template = self.config.get("task_template_name")
+        self.logger.info(
+            "Reading relations %s%s",
+            f"modified since {bookmark.isoformat()}" if bookmark else "(all of them)",
+            f" with a task of template {template!r}" if template else "",
+        )
+
+        emitted: set[str] = set()
+        linked: set[str] = set()
+        for relation in self.first_pass(template):
+            modified = relation.get(api.MODIFIED)
+            if (
+                template is None
+                and bookmark
+                and modified
+                and parse_adminpulse_datetime(modified) < bookmark
+            ):
+                continue  # the bookmark's day comes back whole; its earlier part was sent
+            yield self.remember(relation, saved_bookmark, emitted, linked)
+
+        missing = sorted(linked - emitted)
+        self.logger.info(
+            "Emitted %d relations; reading %d linked relations that did not change",
+            len(emitted),
+            len(missing),
+        )
+        for relation in self.by_identifiers(missing):
+            yield self.remember(relation, saved_bookmark, emitted, linked)
+        self.logger.info(
+            "Relations done: %d emitted, %d of them imported for the first time",
+            len(emitted),
+            len(memory.new_relations),
+        )
+
+    def first_pass(self, template: str | None) -> Iterator[dict]:
+        """The relations of a task template (all of them), or those modified since the bookmark.
+
+        Giving a relation a task does not change the relation, so the template's relations are
+        read whole each run: their count is the template's, not the office's.
+        """
+        if template is None:
+            yield from self.request_records(None)
+            return
+        identifiers: set[str] = set()
+        for task in self.get_pages(api.TASKS_PATH, {api.TEMPLATE_NAME_FILTER: template}):
+            if task.get("relationUniqueIdentifier"):
+                identifiers.add(task["relationUniqueIdentifier"])
+        self.logger.info("Task template %r names %d relations", template, len(identifiers))
+        if not identifiers:
+            self.logger.warning(
+                "No task of template %r: nothing to import. Check the setting task_template_name.",
+                template,
+            )
+        yield from self.by_identifiers(sorted(identifiers))
+
+    def by_identifiers(self, identifiers: list[str]) -> Iterator[dict]:
+        """Relations by uniqueIdentifier, as many per call as AdminPulse takes."""
+        step = api.MAX_IDENTIFIERS_PER_FILTER
+        for start in range(0, len(identifiers), step):
+            chunk = ",".join(identifiers[start : start + step])
+            yield from self.get_pages(self.path, {api.UNIQUE_IDENTIFIER_FILTER: chunk})
+
+    def remember(
+        self,
+        relation: dict,
+        saved_bookmark: datetime | None,
+        emitted: set[str],
+        linked: set[str],
+    ) -> dict:
+        """Note what later steps need about an emitted relation, and pass it on."""
+        key = relation[api.RELATION_KEY]
+        emitted.add(key)
+        linked.update(
+            link[api.RELATION_KEY]
+            for link in relation.get(api.LINKED_RELATIONS) or []
+            if link.get(api.RELATION_KEY)
+        )
+        if is_first_import(relation, saved_bookmark):
+            self.tap.run_memory.new_relations.add(key)
+        if len(emitted) % PROGRESS_EVERY == 0:
+            self.logger.info("Relations: %d emitted so far", len(emitted))
+        return relation
+
+    def read_bookmark(self, context: Context | None) -> datetime | None:
+        """Where this run starts reading: the saved bookmark, else the start date, else None."""
+        value = self.get_starting_replication_key_value(context)
+        return parse_adminpulse_datetime(str(value)) if value else None
+
+    def saved_bookmark(self, context: Context | None) -> datetime | None:
+        """The bookmark a previous run committed (not the start date)."""
+        value = self.get_context_state(context).get("replication_key_value")
+        return parse_adminpulse_datetime(str(value)) if value else None
+
+
+def is_first_import(relation: dict, saved_bookmark: datetime | None) -> bool:
+    """Whether the relation reaches the target for the first time.
+
+    Without a committed bookmark (first run, or `--full-refresh`) every relation counts as new.
+    Otherwise a relation created after the bookmark cannot have been emitted before: the
+    previous run saw nothing modified (so nothing created) after it.
+    """
+    if saved_bookmark is None:
+        return True
+    created = relation.get(api.CREATED)
+    return created is None or parse_adminpulse_datetime(created) > saved_bookmark
+
+
+class IdentityDocumentsStream(AdminPulseStream):
+    """eID and eID Foto documents of the relations imported for the first time in this run.
+
+    One record per document: its metadata always (the preflight counts the ones that are not
+    public on portal), its file only when it is public on portal and downloads are enabled.
+    Relations imported before never get their documents read again.
+    """
+
+    name = "identity_documents"
+    path = api.DOCUMENTS_PATH
+    primary_keys = ("id",)
+    schema = api.IDENTITY_DOCUMENT_SCHEMA
+
+    @override
+    def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
+        """List each identity type's documents since the bookmark day; keep the new relations'."""
+        memory = self.tap.run_memory
+        if not memory.new_relations:
+            self.logger.info("No relation imported for the first time: no identity document read")
+            return
+
+        download = bool(self.config.get("include_document_content", True))
+        listed = downloaded = 0
+        for type_id, type_name in self.identity_document_types():
+            params: dict[str, t.Any] = {api.DOCUMENT_TYPE_FILTER: type_id}
+            if memory.relations_bookmark is not None:
+                # A relation's documents are never older than the relation itself.
+                params[api.MODIFIED_SINCE_FILTER] = query_date(memory.relations_bookmark)
+            for document in self.get_pages(self.path, params):
+                if document.get(api.DOCUMENT_RELATION) not in memory.new_relations:
+                    continue
+                listed += 1
+                record = {**document, "documentTypeName": type_name}
+                record["content"] = record["contentType"] = None
+                if download and document.get(api.DOCUMENT_PUBLIC):
+                    record["content"], record["contentType"] = self.get_content(document["id"])
+                    downloaded += 1
+                yield record
+        self.logger.info(
+            "Identity documents: %d of new relations listed, %d files downloaded",
+            listed,
+            downloaded,
+        )
+
+    def identity_document_types(self) -> list[tuple[int, str]]:
+        """The ids of the eID and eID Foto types, found by name."""
+        types = self.tap.run_memory.document_types
+        if not types:  # the document_types stream was not selected
+            types = {int(row["id"]): row for row in self.get_json(api.DOCUMENT_TYPES_PATH)}
+        found = [
+            (type_id, row[api.DOCUMENT_TYPE_NAME])
+            for type_id, row in sorted(types.items())
+            if row.get(api.DOCUMENT_TYPE_NAME) in api.IDENTITY_DOCUMENT_TYPE_NAMES
+        ]
+        missing = set(api.IDENTITY_DOCUMENT_TYPE_NAMES) - {name for _, name in found}
+        if missing:
+            self.logger.warning(
+                "AdminPulse has no document type named %s: its identity cards cannot be read",
+                " or ".join(sorted(missing)),
+            )
+        return found
