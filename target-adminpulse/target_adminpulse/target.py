@@ -2,11 +2,35 @@
 
 from __future__ import annotations
 
+import sys
+import typing as t
+from functools import cached_property
+from pathlib import Path
+
 from singer_sdk import typing as th
 from singer_sdk.target_base import Target
 
+from target_adminpulse import adminpulse_api, contract
+from target_adminpulse.client import AdminPulseClient, ConfigurationError
+from target_adminpulse.report import REJECTS_FILE_NAME, RejectsFile, RunReport
+from target_adminpulse.sinks import AdminPulseSink, IgnoredStreamSink
+from target_adminpulse.writer import AdminPulseWriter
+
+if t.TYPE_CHECKING:
+    from singer_sdk.sinks import Sink
+
 # AdminPulse allows 50 document uploads a minute; the default keeps a margin.
 DEFAULT_UPLOADS_PER_MINUTE = 45
+# Half the 480 calls a minute AdminPulse allows, leaving room for the office's other tools.
+DEFAULT_REQUESTS_PER_MINUTE = 240
+DEFAULT_RISK_LEVEL_MAP = {"low": "low", "standard": "normal", "high": "high"}
+DEFAULT_DOCUMENT_TYPE_MAP = {
+    "identification_form": "AML identificatieformulier",
+    "cap_report": "AML cliëntacceptatie",
+    "verification_report": "AML verificatierapport",
+    "ubo_extract": "UBO-register uittreksel",
+    "id_card": "Identiteitskaart kopie",
+}
 
 
 class TargetAdminPulse(Target):
@@ -24,37 +48,45 @@ class TargetAdminPulse(Target):
         th.Property(
             "api_key",
             th.StringType,
+            required=True,
             secret=True,
-            description="Personal API key (Bearer token) with write scopes.",
+            description=(
+                "Personal API key (Bearer token) with the scopes relations:read, "
+                "relations:write, documents:read and documents:write."
+            ),
         ),
         th.Property(
             "risk_level_map",
             th.ObjectType(additional_properties=th.StringType),
-            default={"low": "low", "standard": "normal", "high": "high"},
-            description="AMLCare risk level to AdminPulse overall risk.",
+            default=DEFAULT_RISK_LEVEL_MAP,
+            description="AMLCare risk level to AdminPulse overall risk (low, normal or high).",
         ),
         th.Property(
             "document_type_map",
             th.ObjectType(additional_properties=th.StringType),
-            description="AMLCare document kind to AdminPulse document type name.",
+            default=DEFAULT_DOCUMENT_TYPE_MAP,
+            description=(
+                "AMLCare document kind to AdminPulse document type name; a kind left out is "
+                "not uploaded."
+            ),
         ),
         th.Property(
             "requests_per_minute",
-            th.IntegerType,
-            default=240,
-            description="Client-side request budget; AdminPulse allows 480 per token.",
+            th.IntegerType(minimum=1),
+            default=DEFAULT_REQUESTS_PER_MINUTE,
+            description="Client-side request budget, spaced evenly; AdminPulse allows 480.",
         ),
         th.Property(
             "uploads_per_minute",
-            th.IntegerType,
+            th.IntegerType(minimum=1),
             default=DEFAULT_UPLOADS_PER_MINUTE,
-            description="Client-side upload budget; AdminPulse allows 50 uploads a minute.",
+            description="Client-side upload budget, spaced evenly; AdminPulse allows 50.",
         ),
         th.Property(
             "report_dir",
             th.StringType,
             default="output/reports/target-adminpulse",
-            description="Folder for the run reports and the rejects file.",
+            description=f"Folder for the run reports and the rejects file ({REJECTS_FILE_NAME}).",
         ),
         th.Property(
             "user_agent",
@@ -64,7 +96,107 @@ class TargetAdminPulse(Target):
         ),
     ).to_dict()
 
-    default_sink_class = None
+    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Records are written one by one, so sinks have nothing to drain in parallel.
+        self.max_parallelism = 1
+
+    @cached_property
+    def writer(self) -> AdminPulseWriter:
+        """The run's writer: one HTTP client, one relation cache, one report."""
+        risk_level_map = dict(self.config.get("risk_level_map") or DEFAULT_RISK_LEVEL_MAP)
+        bad = sorted(
+            value for value in risk_level_map.values() if value not in adminpulse_api.RISK_LEVELS
+        )
+        if bad:
+            msg = (
+                f"risk_level_map maps to {', '.join(bad)}; AdminPulse knows only "
+                f"{', '.join(adminpulse_api.RISK_LEVELS)}. Correct the target-adminpulse setting."
+            )
+            raise ConfigurationError(msg)
+        client = AdminPulseClient(
+            base_url=self.config.get("base_url", "https://api.adminpulse.be"),
+            api_key=self.config["api_key"],
+            user_agent=self.config.get("user_agent", self.name),
+            requests_per_minute=self.config.get("requests_per_minute", DEFAULT_REQUESTS_PER_MINUTE),
+            uploads_per_minute=self.config.get("uploads_per_minute", DEFAULT_UPLOADS_PER_MINUTE),
+        )
+        return AdminPulseWriter(
+            client=client,
+            risk_level_map=risk_level_map,
+            document_type_map=dict(
+                self.config.get("document_type_map") or DEFAULT_DOCUMENT_TYPE_MAP
+            ),
+            report=RunReport(),
+            rejects=RejectsFile(self.report_dir / REJECTS_FILE_NAME),
+        )
+
+    @property
+    def report_dir(self) -> Path:
+        """Where reports and the rejects file go."""
+        return Path(self.config.get("report_dir") or "output/reports/target-adminpulse")
+
+    def get_sink_class(self, stream_name: str) -> type[Sink]:
+        """Clients and documents are written; any other stream is counted and ignored."""
+        if stream_name in contract.SCHEMAS:
+            return AdminPulseSink
+        return IgnoredStreamSink
+
+    def listen(self, file_input: t.IO[str] | None = None) -> None:
+        """Replay earlier rejects, write the input, and leave a report whatever happens."""
+        report = None
+        try:
+            writer = self.writer
+            report = writer.report
+            writer.replay_rejects()
+            super().listen(file_input)
+            report.status = "completed"
+        except ConfigurationError as error:
+            if report is not None:
+                report.status, report.error = "failed", str(error)
+            self.logger.error("%s", error)
+            sys.exit(2)
+        except BaseException as error:
+            if report is not None:
+                report.status, report.error = "failed", f"{type(error).__name__}: {error}"
+            raise
+        finally:
+            if report is not None:
+                self._finish(report)
+
+    def _finish(self, report: RunReport) -> None:
+        writer = self.writer
+        writer.rejects.flush()
+        report.requests_sent = writer.client.requests_sent
+        report.writes_sent = writer.client.writes_sent
+        path = report.write(self.report_dir)
+        totals = ", ".join(f"{name} {count}" for name, count in report.totals().items())
+        self.logger.info(
+            "Run %s: %s; %d problems; %d requests (%d writes); report %s",
+            report.status,
+            totals,
+            len(report.problems),
+            report.requests_sent,
+            report.writes_sent,
+            path,
+        )
+
+    def _process_state_message(self, message_dict: dict) -> None:
+        """Pass each new bookmark on at once.
+
+        Every record before a state message has already been written (sinks write record by
+        record), so the bookmark is safe to emit now; the SDK would otherwise hold it until the
+        end of the run, and a run stopped half-way would redo everything.
+        """
+        before = self._latest_state
+        super()._process_state_message(message_dict)
+        if self._latest_state is not before:
+            self.drain_all()
+
+    def _write_state_message(self, state: dict) -> None:
+        """Put rejections on disk before a bookmark moves past them."""
+        self.writer.rejects.flush()
+        super()._write_state_message(state)
 
 
 if __name__ == "__main__":
