@@ -2,14 +2,37 @@
 
 from __future__ import annotations
 
+import math
+import sys
+import typing as t
+from pathlib import Path
+
 from singer_sdk import typing as th
 from singer_sdk.target_base import Target
 
+from target_amlcare.client import AMLCareClient, AMLCareUnavailableError, SetupError
+from target_amlcare.contract import STREAM_SCHEMAS
+from target_amlcare.importer import Import, Settings
+from target_amlcare.report import RunReport, read_rejects, write_rejects
+from target_amlcare.sinks import IgnoredStreamSink, ImportSink
+
+if t.TYPE_CHECKING:
+    from singer_sdk.sinks import Sink
+
+# The order in which replayed rejects are fed back: what the others need comes first.
+REPLAY_ORDER = ("users", "document_types", "relations", "identity_documents")
+
 
 class TargetAMLCare(Target):
-    """Creates new clients in AMLCare, links existing ones, and reports what it could not do."""
+    """Creates new clients in AMLCare, links existing ones, and reports what it could not do.
+
+    State is emitted once, after the whole import has finished: a client becomes complete only
+    after its identity cards, which come last in the stream, so no earlier point is safe to
+    resume from. The SDK's periodic flush (every few minutes) is therefore switched off.
+    """
 
     name = "target-amlcare"
+    _MAX_RECORD_AGE_IN_MINUTES = math.inf
 
     config_jsonschema = th.PropertiesList(
         th.Property(
@@ -29,13 +52,16 @@ class TargetAMLCare(Target):
             "dry_run",
             th.BooleanType,
             default=False,
-            description="Read and check everything, write nothing, report what would happen.",
+            description=(
+                "Read and check everything, write nothing, report what would happen and every "
+                "preparation problem. Emits no state."
+            ),
         ),
         th.Property(
             "import_statuses",
             th.ArrayType(th.StringType),
             default=["customer"],
-            description="AdminPulse relation statuses to import.",
+            description="AdminPulse relation statuses to import (customer, prospect, ...).",
         ),
         th.Property(
             "include_ended_relations",
@@ -47,7 +73,10 @@ class TargetAMLCare(Target):
             "report_dir",
             th.StringType,
             default="output/reports/target-amlcare",
-            description="Folder for the run reports and the rejects file.",
+            description=(
+                "Folder for the run reports (import-<run>.json/.md, preflight-<run>.json/.md) "
+                "and the rejects file (rejects.jsonl), which the next import replays first."
+            ),
         ),
         th.Property(
             "requests_per_minute",
@@ -63,7 +92,86 @@ class TargetAMLCare(Target):
         ),
     ).to_dict()
 
-    default_sink_class = None
+    default_sink_class = ImportSink
+
+    def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Sinks must drain in stream order: relations before identity documents.
+        self.max_parallelism = 1
+        dry_run = bool(self.config.get("dry_run"))
+        self.report_dir = Path(self.config.get("report_dir") or "output/reports/target-amlcare")
+        self.report = RunReport(mode="preflight" if dry_run else "import", dry_run=dry_run)
+        self.amlcare = AMLCareClient(
+            base_url=self.config["base_url"],
+            api_key=self.config["api_key"],
+            requests_per_minute=int(self.config.get("requests_per_minute") or 600),
+            user_agent=self.config.get("user_agent") or self.name,
+            dry_run=dry_run,
+        )
+        settings = Settings(
+            import_statuses=frozenset(self.config.get("import_statuses") or ["customer"]),
+            include_ended_relations=bool(self.config.get("include_ended_relations")),
+            dry_run=dry_run,
+        )
+        self.import_run = Import(settings, self.amlcare, self.report)
+        if not dry_run:
+            self.replay_rejects()
+
+    def replay_rejects(self) -> None:
+        """Feed the previous run's rejects back first; fresher records from the tap win."""
+        rejects = read_rejects(self.report_dir)
+        if not rejects:
+            return
+        self.logger.info("Replaying %d records rejected by the previous run", len(rejects))
+        for stream in REPLAY_ORDER:
+            for entry in rejects:
+                if entry["stream"] == stream:
+                    self.import_run.accept(stream, entry["record"], replayed=True)
+                if stream == "relations":
+                    for linked in entry.get("linked_relations", []):
+                        self.import_run.accept("relations", linked, replayed=True)
+        self.report.count("replayed", len(rejects))
+
+    def get_sink_class(self, stream_name: str) -> type[Sink]:
+        """The import sink for accepted streams; a counting, ignoring one for the rest."""
+        return ImportSink if stream_name in STREAM_SCHEMAS else IgnoredStreamSink
+
+    def process_endofpipe(self) -> None:
+        """Finish the import, write the report and rejects, then let the SDK emit state."""
+        try:
+            self.import_run.finish()
+        except Exception as error:
+            self.report.details["failed"] = f"{type(error).__name__}: {error}"
+            self.report.write(self.report_dir)
+            raise
+        json_path, _ = self.report.write(self.report_dir)
+        if not self.report.dry_run:
+            write_rejects(self.report_dir, self.import_run.rejects)
+        counts = ", ".join(f"{name} {n}" for name, n in sorted(self.report.counts.items()))
+        self.logger.info("Run report %s: %s", json_path, counts)
+        self.logger.info(
+            "%d problems reported; AMLCare requests %d (%d writes)",
+            len(self.report.problems),
+            self.amlcare.request_count,
+            self.amlcare.write_count,
+        )
+        super().process_endofpipe()
+
+    def _write_state_message(self, state: dict) -> None:
+        """Emit state after a real import; a dry run emits none, so no bookmark moves."""
+        if self.report.dry_run:
+            self.logger.info("Dry run: no state emitted")
+            return
+        super()._write_state_message(state)
+
+    @classmethod
+    def invoke(cls, *args: t.Any, **kwargs: t.Any) -> None:  # type: ignore[override]
+        """Run the target; a setup mistake or an unreachable AMLCare ends it in one line."""
+        try:
+            super().invoke(*args, **kwargs)
+        except (SetupError, AMLCareUnavailableError) as error:
+            cls.logger.error("%s", error)
+            sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,200 @@
+"""The AMLCare partner API over HTTP: auth, pace, retries, and errors that name the setting."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import typing as t
+from http import HTTPStatus
+
+import requests
+
+from target_amlcare import amlcare_api as api
+
+# Exponential backoff from one second, capped at a minute; eight tries ride out about two
+# minutes of trouble before the run fails (and its state does not advance).
+FIRST_RETRY_WAIT_SECONDS = 1.0
+LONGEST_RETRY_WAIT_SECONDS = 60.0
+MAX_TRIES = 8
+REQUEST_TIMEOUT_SECONDS = 120
+RETRIED_ERRORS = (
+    requests.ConnectionError,
+    requests.Timeout,
+    requests.exceptions.ChunkedEncodingError,
+)
+
+logger = logging.getLogger(__name__)
+
+
+class SetupError(Exception):
+    """A mistake in the settings (URL, API key) that only the operator can fix."""
+
+
+class AMLCareUnavailableError(Exception):
+    """AMLCare kept failing after every retry; the run stops without advancing its state."""
+
+
+class DryRunWriteError(RuntimeError):
+    """A write was attempted in dry-run mode: a bug, never to be let through."""
+
+
+class RequestPacer:
+    """Spaces requests evenly so no minute holds more than the budget."""
+
+    def __init__(self, requests_per_minute: int) -> None:
+        self.interval = 60.0 / max(1, requests_per_minute)
+        self._next_slot = 0.0
+        self._lock = threading.Lock()
+
+    def wait(self) -> None:
+        """Block until the next request may leave."""
+        with self._lock:
+            now = time.monotonic()
+            slot = max(now, self._next_slot)
+            self._next_slot = slot + self.interval
+        if slot > now:
+            time.sleep(slot - now)
+
+
+def retry_after_seconds(response: requests.Response | None) -> float | None:
+    """The wait AMLCare asked for in `Retry-After` (seconds), if any."""
+    if response is None or "Retry-After" not in response.headers:
+        return None
+    try:
+        return max(0.0, float(response.headers["Retry-After"]))
+    except ValueError:
+        return None
+
+
+class AMLCareClient:
+    """One session to AMLCare, shared by every sink of the run."""
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        api_key: str,
+        requests_per_minute: int,
+        user_agent: str,
+        dry_run: bool,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.dry_run = dry_run
+        self.pacer = RequestPacer(requests_per_minute)
+        self.session = requests.Session()
+        self.session.headers.update(
+            {"Authorization": f"Bearer {api_key}", "User-Agent": user_agent}
+        )
+        self.request_count = 0
+        self.write_count = 0
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        expect: t.Collection[int] = (HTTPStatus.OK, HTTPStatus.CREATED),
+        **kwargs: t.Any,
+    ) -> requests.Response:
+        """Send one request, retrying 429, 5xx and dropped connections.
+
+        Statuses in `expect` are returned for the caller to act on (409 and 422 are outcomes
+        of one record, not failures of the run). Anything else stops the run.
+
+        Raises:
+            DryRunWriteError: for a write in dry-run mode.
+            SetupError: when the API key or base URL is wrong.
+            AMLCareUnavailableError: when AMLCare keeps failing.
+        """
+        is_write = method != "GET" and path != api.CLIENT_LOOKUP_PATH
+        if is_write and self.dry_run:
+            msg = f"Dry run attempted {method} {path}"
+            raise DryRunWriteError(msg)
+
+        response: requests.Response | None = None
+        last_cause = ""
+        for attempt in range(1, MAX_TRIES + 1):
+            self.pacer.wait()
+            self.request_count += 1
+            self.write_count += is_write
+            try:
+                response = self.session.request(
+                    method, f"{self.base_url}{path}", timeout=REQUEST_TIMEOUT_SECONDS, **kwargs
+                )
+            except RETRIED_ERRORS as error:
+                response, last_cause = None, type(error).__name__
+            else:
+                status = response.status_code
+                if status != HTTPStatus.TOO_MANY_REQUESTS and status < 500:
+                    return self.checked(method, path, response, expect)
+                last_cause = f"HTTP {status}"
+            if attempt == MAX_TRIES:
+                break
+            wait = retry_after_seconds(response)
+            if wait is None:
+                wait = min(
+                    LONGEST_RETRY_WAIT_SECONDS, FIRST_RETRY_WAIT_SECONDS * 2 ** (attempt - 1)
+                )
+            logger.warning(
+                "AMLCare %s %s failed with %s; retry %d of %d in %.1f s",
+                method,
+                path,
+                last_cause,
+                attempt,
+                MAX_TRIES - 1,
+                wait,
+            )
+            time.sleep(wait)
+        msg = f"AMLCare {method} {path} still failing after {MAX_TRIES} tries"
+        raise AMLCareUnavailableError(f"{msg} ({last_cause})")
+
+    def checked(
+        self, method: str, path: str, response: requests.Response, expect: t.Collection[int]
+    ) -> requests.Response:
+        """Pass an expected answer on; turn the others into errors that name the cause.
+
+        Raises:
+            SetupError: on 401, and on 404 for a collection (a wrong base URL).
+            AMLCareUnavailableError: on any other unexpected answer.
+        """
+        status = response.status_code
+        if status in expect:
+            return response
+        code, message, _ = api.error_details(safe_json(response))
+        if status == HTTPStatus.UNAUTHORIZED:
+            msg = (
+                f"AMLCare refused the API key on {method} {path} ({message}): "
+                "check the setting api_key."
+            )
+            raise SetupError(msg)
+        if status == HTTPStatus.NOT_FOUND and path in (api.USERS_PATH, api.CLIENT_LOOKUP_PATH):
+            msg = (
+                f"AMLCare has no {path} at {self.base_url}: check the setting base_url (the "
+                "partner API root, with its version segment, e.g. https://…/v1)."
+            )
+            raise SetupError(msg)
+        msg = f"AMLCare answered {status} ({code}: {message}) to {method} {path}"
+        raise AMLCareUnavailableError(msg)
+
+    def get_all(self, path: str, params: dict[str, t.Any] | None = None) -> list[dict]:
+        """Every item of a cursor-paged list."""
+        items: list[dict] = []
+        cursor: str | None = None
+        while True:
+            page_params = {**(params or {}), "limit": api.LIST_LIMIT}
+            if cursor:
+                page_params["cursor"] = cursor
+            body = self.request("GET", path, params=page_params).json()
+            items.extend(body[api.ITEMS_KEY])
+            cursor = body.get(api.NEXT_CURSOR_KEY)
+            if not cursor:
+                return items
+
+
+def safe_json(response: requests.Response) -> t.Any:
+    """The body as JSON, or None when it is not JSON."""
+    try:
+        return response.json()
+    except ValueError:
+        return None

@@ -1,0 +1,606 @@
+"""The import: which AdminPulse relations become which AMLCare clients, and writing them.
+
+The sinks hand every record to one `Import`. Relations are collected until the first identity
+document arrives (or the input ends): only then are all relations known, so a company's UBOs and
+directors can be found whatever order they came in. Clients are then created (or found), linked
+and, when created by this import, given their identity cards as those arrive; at the end each
+client the import created is marked complete.
+
+Why it is safe to run twice, or after a crash: a client is created `pending` with the AdminPulse
+relation as `external_ref`; its cards carry the AdminPulse document id (a repeat upload answers
+409); it becomes `complete` last. A later run that finds a `pending` client of ours finishes it; a
+`complete` one, or one AMLCare had before, is never touched.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import typing as t
+from dataclasses import dataclass, field
+from datetime import date
+from http import HTTPStatus
+
+from target_amlcare import amlcare_api as api
+from target_amlcare.contract import contract_problem
+from target_amlcare.identifiers import check_kbo, check_nrn, mask_key
+from target_amlcare.report import Problem, RunReport
+
+if t.TYPE_CHECKING:
+    from target_amlcare.client import AMLCareClient
+
+logger = logging.getLogger(__name__)
+
+# The AdminPulse document types that hold identity cards.
+IDENTITY_DOCUMENT_TYPE_NAMES = ("eID", "eID Foto")
+# Progress lines on long runs: one every this many clients or documents.
+PROGRESS_EVERY = 250
+# In a dry run, clients that would be created get this instead of an AMLCare id.
+NOT_CREATED = "(would be created)"
+# AMLCare answers 422 Unprocessable Content to an invalid identifier or e-mail.
+UNPROCESSABLE = 422
+
+
+@dataclass
+class Settings:
+    """The settings the import logic reads."""
+
+    import_statuses: frozenset[str]
+    include_ended_relations: bool
+    dry_run: bool
+    today: date = field(default_factory=date.today)
+
+
+@dataclass
+class Planned:
+    """A relation that becomes (or is found as) an AMLCare client in this run."""
+
+    relation: dict[str, t.Any]
+    client_type: str
+    key: str
+    enterprise_number: str | None = None
+    is_client: bool = True  # imported for its own sake, not only as someone's UBO or director
+
+    @property
+    def uid(self) -> str:
+        """The AdminPulse uniqueIdentifier."""
+        return str(self.relation["uniqueIdentifier"])
+
+    @property
+    def masked_key(self) -> str:
+        """The key as a report may show it."""
+        return mask_key(self.key, is_person=self.client_type == api.PERSON)
+
+
+class Import:
+    """One run of the import, from the first record to the report."""
+
+    def __init__(self, settings: Settings, amlcare: AMLCareClient, report: RunReport) -> None:
+        self.settings = settings
+        self.amlcare = amlcare
+        self.report = report
+        self.users: dict[int, str | None] = {}
+        self.document_types: dict[int, dict[str, t.Any]] = {}
+        self.relations: dict[str, dict[str, t.Any]] = {}
+        self.waiting_documents: dict[int, dict[str, t.Any]] = {}
+        self.rejects: list[dict[str, t.Any]] = []
+        self.rejected_relations: dict[str, str] = {}
+        # uniqueIdentifier → AMLCare client id of the clients whose cards this run may attach:
+        # the ones it created, and pending ones of ours it finishes.
+        self.owned: dict[str, str] = {}
+        # uniqueIdentifier → AMLCare client id of every client this run resolved.
+        self.client_ids: dict[str, str] = {}
+        # key → uniqueIdentifier of the relation that claimed it first in this run.
+        self.keys_this_run: dict[str, str] = {}
+        # AdminPulse user id → codes of the clients imported without them as responsible.
+        self.missing_responsibles: dict[int, list[str]] = {}
+        self.clients_imported = False
+
+    # Intake: every record goes through the contract first.
+
+    def accept(self, stream: str, record: dict[str, t.Any], *, replayed: bool = False) -> None:
+        """Take one record of an accepted stream; reject it if it breaks the contract."""
+        problem = contract_problem(stream, record)
+        if problem is not None:
+            self.reject(
+                stream, record, f"breaks the input contract: {problem}", "contract_violation"
+            )
+            return
+        if stream == "users":
+            self.users[int(record["id"])] = record.get("email")
+        elif stream == "document_types":
+            self.document_types[int(record["id"])] = record
+        elif stream == "relations":
+            self.accept_relation(record, replayed=replayed)
+        elif stream == "identity_documents":
+            self.accept_identity_document(record, replayed=replayed)
+
+    def accept_relation(self, relation: dict[str, t.Any], *, replayed: bool) -> None:
+        """Keep the relation; a replayed one yields to the version the tap sends this run."""
+        uid = relation["uniqueIdentifier"]
+        if replayed and uid in self.relations:
+            return
+        if self.clients_imported:
+            msg = f"Relation {uid} arrived after identity documents; relations must come first"
+            raise RuntimeError(msg)
+        self.relations[uid] = relation
+
+    def accept_identity_document(self, document: dict[str, t.Any], *, replayed: bool) -> None:
+        """Attach the card now if the clients are in, else keep it until they are."""
+        if replayed:
+            self.waiting_documents.setdefault(int(document["id"]), document)
+            return
+        self.waiting_documents.pop(int(document["id"]), None)
+        if not self.clients_imported:
+            self.import_clients()
+        self.attach(document)
+
+    # Clients.
+
+    def import_clients(self) -> None:
+        """Plan every relation, look the keys up in AMLCare, create and link what is new."""
+        self.clients_imported = True
+        responsibles = self.amlcare_users_by_email()
+        clients, skipped = self.plan_clients()
+        companies = [plan for plan in clients if plan.client_type == api.COMPANY]
+        role_links, role_holders = self.plan_roles(companies)
+        persons = [plan for plan in clients if plan.client_type == api.PERSON]
+        persons += [plan for plan in role_holders if plan.uid not in {p.uid for p in persons}]
+        companies = [plan for plan in companies if plan.uid not in self.rejected_relations]
+
+        existing = self.lookup([plan.key for plan in persons + companies])
+        logger.info(
+            "Planned %d person and %d company clients (%d already in AMLCare by key), "
+            "%d role holders, %d relations not imported",
+            len([p for p in persons if p.is_client]),
+            len(companies),
+            sum(1 for plan in persons + companies if plan.key in existing),
+            len([p for p in persons if not p.is_client]),
+            skipped,
+        )
+        for number, plan in enumerate(persons + companies, start=1):
+            self.resolve(plan, existing, responsibles)
+            if number % PROGRESS_EVERY == 0:
+                logger.info("Clients: %d of %d resolved", number, len(persons) + len(companies))
+        for company in companies:
+            if company.uid in self.owned:
+                self.link(company, role_links.get(company.uid, []))
+
+        for document in list(self.waiting_documents.values()):
+            self.attach(document)
+        self.waiting_documents.clear()
+
+    def plan_clients(self) -> tuple[list[Planned], int]:
+        """The relations to import as clients, each with a valid key; reject the others."""
+        planned: list[Planned] = []
+        skipped = 0
+        for relation in self.relations.values():
+            reason = self.not_imported_because(relation)
+            if reason is not None:
+                self.report.count(f"skipped_{reason}")
+                skipped += 1
+                continue
+            plan = self.plan(relation, is_client=True)
+            if plan is not None:
+                planned.append(plan)
+        return planned, skipped
+
+    def not_imported_because(self, relation: dict[str, t.Any]) -> str | None:
+        """Why a relation is not imported as a client (None: it is)."""
+        if relation["status"] not in self.settings.import_statuses:
+            return f"status_{relation['status']}"
+        end = relation.get("endDate")
+        ended = bool(end) and date.fromisoformat(end[:10]) < self.settings.today
+        if ended and not self.settings.include_ended_relations:
+            return "ended"
+        return None
+
+    def plan(self, relation: dict[str, t.Any], *, is_client: bool) -> Planned | None:
+        """Check a relation's identifiers; reject it (and return None) when they fail."""
+        kind = relation["type"]
+        if kind == api.RELATION_COMPANY:
+            kbo = check_kbo(relation.get("vatNumber"))
+            if kbo.key is None:
+                self.reject_relation(relation, str(kbo.problem), "invalid_identifier")
+                return None
+            return Planned(relation, api.COMPANY, kbo.key, is_client=is_client)
+
+        nrn = check_nrn(relation.get("nationalRegisterNumber"))
+        if nrn.key is None:
+            self.reject_relation(relation, str(nrn.problem), "invalid_identifier")
+            return None
+        enterprise_number = None
+        if kind == api.RELATION_SOLE_PROPRIETOR:
+            kbo = check_kbo(relation.get("vatNumber"))
+            if kbo.key is None:
+                reason = f"sole proprietor with {kbo.problem}"
+                self.reject_relation(relation, reason, "invalid_identifier")
+                return None
+            enterprise_number = kbo.key
+        return Planned(relation, api.PERSON, nrn.key, enterprise_number, is_client=is_client)
+
+    def plan_roles(
+        self, companies: list[Planned]
+    ) -> tuple[dict[str, list[tuple[str, str]]], list[Planned]]:
+        """Each company's role holders (person uid, role); reject companies missing one."""
+        links: dict[str, list[tuple[str, str]]] = {}
+        holders: dict[str, Planned] = {}
+        for company in companies:
+            company_links: list[tuple[str, str]] = []
+            for link in company.relation.get("tos") or []:
+                role = api.ROLE_OF_LINK_TYPE.get(link["linkType"])
+                if role is None:
+                    continue
+                problem = self.role_holder_problem(link["uniqueIdentifier"], role)
+                if problem is not None:
+                    self.reject_relation(company.relation, problem, "role_holder_not_importable")
+                    break
+                holder = self.relations[link["uniqueIdentifier"]]
+                if holder["type"] == api.RELATION_COMPANY:
+                    self.report.add(
+                        Problem(
+                            "link_without_counterpart",
+                            f"its {role} is a company (relation {holder.get('code')})",
+                            key=company.masked_key,
+                            relation=company.uid,
+                            code=company.relation.get("code"),
+                        )
+                    )
+                    continue
+                company_links.append((link["uniqueIdentifier"], role))
+            else:
+                links[company.uid] = company_links
+                for person_uid, _ in company_links:
+                    if person_uid not in holders:
+                        planned = self.plan(self.relations[person_uid], is_client=False)
+                        holders[person_uid] = t.cast("Planned", planned)
+        return links, list(holders.values())
+
+    def role_holder_problem(self, person_uid: str, role: str) -> str | None:
+        """Why a company's role holder cannot be imported, or None."""
+        holder = self.relations.get(person_uid)
+        if holder is None:
+            return f"its {role} (relation {person_uid}) was not received from AdminPulse"
+        if holder["type"] == api.RELATION_COMPANY:
+            return None
+        if check_nrn(holder.get("nationalRegisterNumber")).key is None:
+            return (
+                f"its {role} (relation {holder.get('code')}) has no valid national register number"
+            )
+        if (
+            holder["type"] == api.RELATION_SOLE_PROPRIETOR
+            and check_kbo(holder.get("vatNumber")).key is None
+        ):
+            return (
+                f"its {role} (relation {holder.get('code')}) is a sole proprietor without a "
+                "valid KBO number"
+            )
+        return None
+
+    def lookup(self, keys: list[str]) -> dict[str, dict[str, t.Any]]:
+        """The AMLCare clients that already hold any of these keys, by key."""
+        found: dict[str, dict[str, t.Any]] = {}
+        unique = sorted(set(keys))
+        for start in range(0, len(unique), api.LOOKUP_BATCH_SIZE):
+            batch = unique[start : start + api.LOOKUP_BATCH_SIZE]
+            response = self.amlcare.request("POST", api.CLIENT_LOOKUP_PATH, json={"keys": batch})
+            for client in response.json()[api.ITEMS_KEY]:
+                found[client["key"]] = client
+        return found
+
+    def resolve(
+        self,
+        plan: Planned,
+        existing: dict[str, dict[str, t.Any]],
+        responsibles: dict[str, str],
+    ) -> None:
+        """Find the plan's client in AMLCare, or create it; count the outcome."""
+        first_claim = self.keys_this_run.setdefault(plan.key, plan.uid)
+        if first_claim != plan.uid:
+            self.report.add(
+                Problem(
+                    "duplicate_key",
+                    f"relation {first_claim} has the same identifier; only that one is imported",
+                    key=plan.masked_key,
+                    relation=plan.uid,
+                    code=plan.relation.get("code"),
+                )
+            )
+        client = existing.get(plan.key)
+        if client is None:
+            client, created = self.create(plan, responsibles)
+            if client is None:
+                return
+            existing[plan.key] = client
+            self.client_ids[plan.uid] = client["id"]
+            if created:
+                self.owned[plan.uid] = client["id"]
+                self.report.count("created" if plan.is_client else "created_role_holders")
+                return
+        self.client_ids[plan.uid] = client["id"]
+
+        ours = client.get("external_ref") == plan.uid
+        if client.get("import_status") == api.IMPORT_PENDING and ours:
+            self.owned[plan.uid] = client["id"]
+            self.report.count("updated")  # an import that died half-way, finished now
+            logger.info("Finishing client %s, left pending by an earlier run", client["id"])
+        else:
+            self.report.count("unchanged" if plan.is_client else "linked")
+
+    def create(
+        self, plan: Planned, responsibles: dict[str, str]
+    ) -> tuple[dict[str, t.Any] | None, bool]:
+        """Create the client, pending. Returns the client and whether this call created it.
+
+        A 409 (the key exists) is most likely our own earlier create whose answer a dropped
+        connection swallowed: the existing client is fetched and judged like any found one.
+        """
+        responsible = self.responsible(plan, responsibles)
+        payload = api.client_payload(
+            plan.relation,
+            client_type=plan.client_type,
+            key=plan.key,
+            enterprise_number=plan.enterprise_number,
+            responsible_user_id=responsible,
+        )
+        if self.settings.dry_run:
+            return {"id": NOT_CREATED, "key": plan.key}, True
+
+        response = self.amlcare.request(
+            "POST",
+            api.CLIENTS_PATH,
+            json=payload,
+            expect=(HTTPStatus.CREATED, HTTPStatus.OK, HTTPStatus.CONFLICT, UNPROCESSABLE),
+        )
+        if response.status_code == HTTPStatus.CONFLICT:
+            _, _, existing_id = api.error_details(response.json())
+            found = self.amlcare.request("GET", api.CLIENT_PATH.format(client_id=existing_id))
+            return found.json(), False
+        if response.status_code == UNPROCESSABLE:
+            _, message, _ = api.error_details(response.json())
+            self.reject_relation(plan.relation, f"AMLCare refused it: {message}", "amlcare_refused")
+            return None, False
+        return response.json(), True
+
+    def responsible(self, plan: Planned, responsibles: dict[str, str]) -> str | None:
+        """The AMLCare user of the relation's first responsible who has one (by e-mail)."""
+        entries = plan.relation.get("responsibles") or []
+        for entry in entries:
+            email = self.users.get(entry["userId"])
+            if email and email.strip().lower() in responsibles:
+                return responsibles[email.strip().lower()]
+        if not plan.is_client:
+            return None
+        if not entries:
+            self.report.add(
+                Problem(
+                    "client_without_responsible",
+                    "no responsible in AdminPulse; imported without one",
+                    key=plan.masked_key,
+                    relation=plan.uid,
+                    code=plan.relation.get("code"),
+                )
+            )
+            return None
+        user_id = entries[0]["userId"]
+        self.missing_responsibles.setdefault(user_id, []).append(
+            str(plan.relation.get("code") or plan.uid)
+        )
+        return None
+
+    def amlcare_users_by_email(self) -> dict[str, str]:
+        """AMLCare's active internal users, by e-mail in lower case."""
+        users = self.amlcare.get_all(api.USERS_PATH)
+        return {
+            str(user["email"]).strip().lower(): user["id"]
+            for user in users
+            if user.get("email") and user.get("active", True)
+        }
+
+    def link(self, company: Planned, links: list[tuple[str, str]]) -> None:
+        """Make the company's UBO and director relations (409: already there)."""
+        for person_uid, role in links:
+            person_id = self.client_ids.get(person_uid)
+            if person_id is None:
+                continue  # the person was refused by AMLCare, and reported
+            if not self.settings.dry_run:
+                body = {
+                    "company_id": self.client_ids[company.uid],
+                    "person_id": person_id,
+                    "role": role,
+                }
+                self.amlcare.request(
+                    "POST",
+                    api.RELATIONS_PATH,
+                    json=body,
+                    expect=(HTTPStatus.CREATED, HTTPStatus.OK, HTTPStatus.CONFLICT),
+                )
+            self.report.count(f"relations_{role}")
+
+    # Identity cards.
+
+    def attach(self, document: dict[str, t.Any]) -> None:
+        """Upload one identity card to its client, if this run created (or finishes) it."""
+        uid = document["relationIdentifier"]
+        if uid in self.rejected_relations:
+            reason = f"its relation was rejected ({self.rejected_relations[uid]})"
+            self.reject("identity_documents", document, reason, None)
+            return
+        relation = self.relations.get(uid, {})
+        if not document["publicOnPortal"]:
+            self.report.count("identity_documents_not_public")
+            self.report.add(
+                Problem(
+                    "identity_document_not_public",
+                    f"{document.get('documentTypeName') or 'identity'} document "
+                    f"{document['id']} ({document.get('fileName')}) is not public on portal",
+                    key=self.masked_key_of(relation),
+                    relation=uid,
+                    code=relation.get("code"),
+                )
+            )
+            return
+        client_id = self.owned.get(uid)
+        if client_id is None:
+            self.report.count("identity_documents_left_alone")  # the client was there before
+            return
+        if not document.get("content"):
+            self.report.count("identity_documents_not_downloaded")
+            if not self.settings.dry_run:
+                self.report.add(
+                    Problem(
+                        "identity_document_not_downloaded",
+                        f"document {document['id']} came without its file",
+                        key=self.masked_key_of(relation),
+                        relation=uid,
+                        code=relation.get("code"),
+                    )
+                )
+            return
+        if not self.settings.dry_run:
+            self.upload(client_id, document)
+        self.report.count("identity_documents_attached")
+        if self.report.counts["identity_documents_attached"] % PROGRESS_EVERY == 0:
+            logger.info(
+                "Identity cards: %d attached", self.report.counts["identity_documents_attached"]
+            )
+
+    def upload(self, client_id: str, document: dict[str, t.Any]) -> None:
+        """Send the card; 409 means an earlier run already did."""
+        try:
+            content = base64.b64decode(document["content"], validate=True)
+        except binascii.Error as error:
+            msg = f"identity document {document['id']} has no valid base64 content"
+            raise ValueError(msg) from error
+        file_name = document.get("fileName") or f"identity-document-{document['id']}"
+        self.amlcare.request(
+            "POST",
+            api.CLIENT_DOCUMENTS_PATH.format(client_id=client_id),
+            data={
+                "kind": api.ID_CARD_KIND,
+                "file_name": file_name,
+                "origin": api.IMPORT_ORIGIN,
+                "external_ref": str(document["id"]),
+            },
+            files={
+                "file": (
+                    file_name,
+                    content,
+                    document.get("contentType") or "application/octet-stream",
+                )
+            },
+            expect=(HTTPStatus.CREATED, HTTPStatus.OK, HTTPStatus.CONFLICT),
+        )
+
+    # The end.
+
+    def finish(self) -> None:
+        """Import (if no document triggered it yet), mark new clients complete, sum up."""
+        if not self.clients_imported:
+            self.import_clients()
+        if not self.settings.dry_run:
+            for uid, client_id in self.owned.items():
+                self.amlcare.request(
+                    "PATCH",
+                    api.CLIENT_PATH.format(client_id=client_id),
+                    json={"import_status": api.IMPORT_COMPLETE},
+                )
+                logger.debug("Client %s of relation %s complete", client_id, uid)
+        self.report_responsibles()
+        self.report_document_types()
+        self.report.count("rejected", 0)
+        self.report.details["amlcare_requests"] = {
+            "total": self.amlcare.request_count,
+            "writes": self.amlcare.write_count,
+        }
+
+    def report_responsibles(self) -> None:
+        """One problem per AdminPulse responsible without an AMLCare user, with their clients."""
+        for user_id, clients in sorted(self.missing_responsibles.items()):
+            email = self.users.get(user_id) or f"AdminPulse user {user_id} (no e-mail)"
+            self.report.add(
+                Problem(
+                    "responsible_without_amlcare_user",
+                    f"{email} has no AMLCare user; {len(clients)} client(s) imported without "
+                    f"a responsible: {', '.join(sorted(clients))}",
+                    key=email,
+                )
+            )
+
+    def report_document_types(self) -> None:
+        """The identity-card types that are missing or not public on portal by default."""
+        by_name = {row["name"]: row for row in self.document_types.values()}
+        if not by_name:
+            return  # the document_types stream was not sent: nothing to check
+        for name in IDENTITY_DOCUMENT_TYPE_NAMES:
+            row = by_name.get(name)
+            if row is None:
+                self.report.add(
+                    Problem("document_type_missing", f"no document type {name!r}", key=name)
+                )
+            elif not row.get("publicOnPortalDefault"):
+                self.report.add(
+                    Problem(
+                        "document_type_not_public_by_default",
+                        f"document type {name!r} (id {row['id']}) is not public on portal "
+                        "by default",
+                        key=name,
+                    )
+                )
+
+    # Rejections.
+
+    def reject_relation(self, relation: dict[str, t.Any], reason: str, kind: str) -> None:
+        """Reject a relation; its identity documents will follow it into the rejects."""
+        uid = relation["uniqueIdentifier"]
+        if uid in self.rejected_relations:
+            return
+        self.rejected_relations[uid] = reason
+        linked = [
+            self.relations[link["uniqueIdentifier"]]
+            for link in relation.get("tos") or []
+            if link.get("uniqueIdentifier") in self.relations
+        ]
+        self.reject("relations", relation, reason, kind, linked=linked)
+
+    def reject(
+        self,
+        stream: str,
+        record: dict[str, t.Any],
+        reason: str,
+        kind: str | None,
+        *,
+        linked: list[dict[str, t.Any]] | None = None,
+    ) -> None:
+        """Keep the record for the rejects file and, unless `kind` is None, report it."""
+        entry: dict[str, t.Any] = {"stream": stream, "record": record, "reason": reason}
+        if linked:
+            entry["linked_relations"] = linked  # a replay needs them to resolve the roles
+        self.rejects.append(entry)
+        self.report.count("rejected" if stream == "relations" else f"rejected_{stream}")
+        if kind is None:
+            return
+        self.report.add(
+            Problem(
+                kind,
+                reason,
+                key=self.masked_key_of(record) if stream == "relations" else "-",
+                relation=record.get("uniqueIdentifier") or record.get("relationIdentifier"),
+                code=record.get("code"),
+                rejected=True,
+            )
+        )
+        logger.warning(
+            "Rejected %s record %s: %s",
+            stream,
+            record.get("code") or record.get("uniqueIdentifier") or record.get("id"),
+            reason,
+        )
+
+    @staticmethod
+    def masked_key_of(relation: dict[str, t.Any]) -> str:
+        """The relation's identifier as typed, masked if it is a national register number."""
+        if relation.get("type") == api.RELATION_COMPANY:
+            return relation.get("vatNumber") or "-"
+        return mask_key(relation.get("nationalRegisterNumber"), is_person=True)
