@@ -100,6 +100,7 @@ class TargetAdminPulse(Target):
         super().__init__(*args, **kwargs)
         # Records are written one by one, so sinks have nothing to drain in parallel.
         self.max_parallelism = 1
+        self._last_emitted_state: dict | None = None
 
     @cached_property
     def writer(self) -> AdminPulseWriter:
@@ -194,9 +195,12 @@ class TargetAdminPulse(Target):
             self.drain_all()
 
     def _write_state_message(self, state: dict) -> None:
-        """Put rejections on disk before a bookmark moves past them."""
+        """Put rejections on disk before a bookmark moves past them; say each bookmark once."""
         self.writer.rejects.flush()
+        if state == self._last_emitted_state:
+            return
         super()._write_state_message(state)
+        self._last_emitted_state = state
 
 
 if __name__ == "__main__":
