@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from amlsync_sandbox import storage
-from amlsync_sandbox.server import RunInfo, log_file, read_run_info, run_file, serve
-from amlsync_sandbox.service import FaultSettings, read_faults, write_faults
+from amlsync_sandbox.faults import FaultSettings, read_faults, write_faults
+from amlsync_sandbox.runfile import RunInfo, log_file, read_run_info, run_file
 from amlsync_sandbox.world import SERVICES, base_world
 
 DEFAULT_DB = Path(".sandbox") / "sandbox.db"
@@ -219,7 +219,7 @@ def _start(args: argparse.Namespace) -> None:
             if _process_alive(pid):
                 os.kill(pid, signal.SIGTERM)
             raise CliError(f"the server did not start; its log:\n{_log_tail(args.db)}")
-        time.sleep(0.1)
+        time.sleep(0.05)
     print(f"AdminPulse {info.adminpulse_url}")
     print(f"AMLCare    {info.amlcare_url}")
     print(f"pid {pid}, db {args.db}, log {log_file(args.db)}")
@@ -229,6 +229,8 @@ def _serve_here(args: argparse.Namespace) -> None:
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    from amlsync_sandbox.server import serve  # Flask loads only where it serves
+
     try:
         serve(args.db, args.host, args.adminpulse_port, args.amlcare_port, args.rate_scale)
     except OSError as error:

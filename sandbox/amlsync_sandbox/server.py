@@ -1,8 +1,4 @@
-"""The server process: both services, each on its own port, until it is told to stop.
-
-Beside the database it keeps a run file (`<db name>.pid`, JSON: pid, host, ports) that the CLI
-reads to find, check and stop it, and a log (`<db name>.log`) when started in the background.
-"""
+"""The server process: both services, each on its own port, until it is told to stop."""
 
 from __future__ import annotations
 
@@ -11,7 +7,7 @@ import logging
 import os
 import signal
 import threading
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -19,52 +15,14 @@ from typing import Any
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from amlsync_sandbox import adminpulse, amlcare, storage
-from amlsync_sandbox.service import FaultSettings, read_faults, wrap, write_faults
+from amlsync_sandbox.faults import FaultSettings, read_faults, write_faults
+from amlsync_sandbox.runfile import RunInfo, read_run_info, run_file
+from amlsync_sandbox.service import wrap
 
 logger = logging.getLogger("amlsync_sandbox")
 
-
-@dataclass(frozen=True)
-class RunInfo:
-    """Where a running sandbox listens, as written in its run file."""
-
-    pid: int
-    host: str
-    adminpulse_port: int
-    amlcare_port: int
-
-    @property
-    def adminpulse_url(self) -> str:
-        """AdminPulse's base URL (its paths have no version segment)."""
-        return f"http://{self.host}:{self.adminpulse_port}"
-
-    @property
-    def amlcare_url(self) -> str:
-        """AMLCare's API base URL, the `/v1` the connectors are configured with."""
-        return f"http://{self.host}:{self.amlcare_port}/v1"
-
-    def root_url(self, service: str) -> str:
-        """Where a service's `/_sandbox/` routes live."""
-        port = self.adminpulse_port if service == "adminpulse" else self.amlcare_port
-        return f"http://{self.host}:{port}"
-
-
-def run_file(db_path: Path) -> Path:
-    """The run file of the server that uses `db_path`."""
-    return db_path.with_name(db_path.name.removesuffix(".db") + ".pid")
-
-
-def log_file(db_path: Path) -> Path:
-    """The log of a server started in the background on `db_path`."""
-    return db_path.with_name(db_path.name.removesuffix(".db") + ".log")
-
-
-def read_run_info(db_path: Path) -> RunInfo | None:
-    """The run file's contents, or None when there is none (or it is unreadable)."""
-    try:
-        return RunInfo(**json.loads(run_file(db_path).read_text(encoding="utf-8")))
-    except (OSError, ValueError, TypeError):
-        return None
+# How often a serving thread checks whether it was asked to stop.
+SHUTDOWN_POLL_SECONDS = 0.05
 
 
 class _RequestHandler(WSGIRequestHandler):
@@ -136,7 +94,12 @@ def serve(
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     threads = [
-        threading.Thread(target=server.serve_forever, name=f"serve-{index}", daemon=True)
+        threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": SHUTDOWN_POLL_SECONDS},
+            name=f"serve-{index}",
+            daemon=True,
+        )
         for index, server in enumerate(servers)
     ]
     for thread in threads:
