@@ -75,6 +75,9 @@ DOCUMENT_PUBLIC = "publicOnPortal"
 DOCUMENT_TYPE_NAME = "name"
 
 # Record schemas: what AdminPulse answers (assumed field names, see DOMAIN.md).
+# Timestamps are declared as strings, not `date-time`: JSON Schema's date-time needs an offset,
+# and AdminPulse sends none. They are passed on exactly as AdminPulse wrote them.
+LOCAL_TIME = "ISO-8601 timestamp in Belgian local time, without an offset, as AdminPulse sends it"
 USER_SCHEMA = th.PropertiesList(
     th.Property("id", th.IntegerType, required=True),
     th.Property("firstName", th.StringType),
@@ -135,8 +138,8 @@ RELATION_SCHEMA = th.PropertiesList(
         description="Relations linked to this one, with the link type (2 = beneficiary, ...)",
     ),
     th.Property("endDate", th.DateType),
-    th.Property("createdDate", th.DateTimeType, description="Belgian local time, no offset"),
-    th.Property("modifiedDate", th.DateTimeType, description="Belgian local time, no offset"),
+    th.Property("createdDate", th.StringType, description=LOCAL_TIME),
+    th.Property("modifiedDate", th.StringType, description=LOCAL_TIME),
     th.Property(
         "aml",
         th.ObjectType(
@@ -157,8 +160,8 @@ IDENTITY_DOCUMENT_SCHEMA = th.PropertiesList(
     th.Property("documentDate", th.DateType),
     th.Property("publicOnPortal", th.BooleanType),
     th.Property("size", th.IntegerType),
-    th.Property("createdDate", th.DateTimeType),
-    th.Property("modifiedDate", th.DateTimeType),
+    th.Property("createdDate", th.StringType, description=LOCAL_TIME),
+    th.Property("modifiedDate", th.StringType, description=LOCAL_TIME),
     th.Property(
         "contentType",
         th.StringType,

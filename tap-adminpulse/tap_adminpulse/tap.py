@@ -114,6 +114,14 @@ class TapAdminPulse(Tap):
             streams.IdentityDocumentsStream(self),
         ]
 
+    def load_streams(self) -> list[Stream]:
+        """The streams in discovery order; the SDK's default sorts them by name.
+
+        Sorted by name, identity_documents would run before relations, with no relation yet
+        known to be new. No stream here has a parent, so nothing else is lost.
+        """
+        return self.discover_streams()
+
     @cached_property
     def authenticator(self) -> BearerTokenAuthenticator | RefreshTokenAuthenticator:
         """One authenticator for every stream: the API key, or OAuth with refresh.
