@@ -14,9 +14,14 @@ The office
 - Linked persons, not part of N: every company's directors (link type 4) and UBOs (2), some
   contacts (1) and shareholders (6), as relations of type person with status `other`. One
   person often holds several roles in one company (a director who is also the UBO; every
-  board member of a VZW / ASBL is both). About one role holder in twelve is one of the person
-  clients rather than a new person. Their identifiers are always valid (sometimes formatted,
-  sometimes a BIS number): the defects below are measured on the N clients only.
+  board member of a VZW / ASBL is both). Up to three role slots in ten are filled by one of
+  the person clients (an owner who is also a client for their own taxes), each serving one
+  company at most; the rest are new linked persons, whose identifiers are always valid
+  (sometimes formatted, sometimes a BIS number): the defects below concern the N clients only.
+- Responsibles: most relations have one responsible office user (profile `Dossierbeheerder`),
+  some a second one (`Vennoot`); linked persons share their company's.
+- Tasks: besides `AML-onboarding`, half the clients have a task of another template
+  (`Jaarrekening`, `Vennootschapsbelasting`, `BTW-aangifte`, `Personenbelasting`).
 - One relation with status `ownCompany`: the office itself.
 - 8 office users, 7 active; 5 of the active ones have an AMLCare internal user with the same
   e-mail (one written in other letter case); AMLCare also has an external compliance officer
@@ -69,9 +74,10 @@ enough of them), and records the count it actually made in `meta["defects"]`.
   the import may be limited to those). Clients also get tasks of other templates.
 
 World-level defects, recorded in `meta["defects"]` as counts:
-- `document_type_not_public_by_default`: with an even seed (the default 0) the `eID Foto`
-  document type lacks the public-on-portal default; with an odd seed both types have it.
-  `meta["documentTypesWithoutPublicDefault"]` names the types.
+- `document_type_not_public_by_default`: the `eID Foto` document type lacks the
+  public-on-portal default, except when `seed % 4 == 3` (for example seed 3), where both
+  identity types have it. Seeds 0 and 1, the defaults of this function and of the sandbox
+  CLI, have the defect. `meta["documentTypesWithoutPublicDefault"]` names the types.
 - `amlcare_user_email_case_differs`: AMLCare users whose e-mail matches an office user's only
   when letter case is ignored (always 1).
 
@@ -141,7 +147,7 @@ LINK_CONTACT, LINK_UBO, LINK_DIRECTOR, LINK_SHAREHOLDER = 1, 2, 4, 6
 AMLCARE_ROLE_OF_LINK = {LINK_UBO: "ubo", LINK_DIRECTOR: "director"}
 # Share of role slots filled by a person client (the owner of a BV is often a client for their
 # own taxes too) instead of a new linked person.
-CLIENT_AS_ROLE_HOLDER_SHARE = 0.2
+CLIENT_AS_ROLE_HOLDER_SHARE = 0.3
 # Directors of a company: most small companies have one, who is also its UBO.
 DIRECTOR_COUNTS = (1, 1, 1, 1, 1, 2, 2, 3)
 BOARD_SIZES = (3, 3, 4)  # a VZW / ASBL board
@@ -187,6 +193,8 @@ BY_HAND_SHARE = 1 / 3  # of the clients already in AMLCare, those not made by th
 SYNCED_BACK_SHARE = 0.6  # of the import-made ones, those whose CAP already reached AdminPulse
 SIGNED_KINDS = ("identification_form", "cap_report")  # the kinds that get submitted and signed
 DOCUMENT_VERSION = {"created": 1, "submitted": 2, "signed": 3}
+# Seeds with this remainder modulo 4 keep the public-on-portal default on both identity types.
+CLEAN_TYPES_SEED_REMAINDER = 3
 
 
 def generate_world(clients: int, seed: int = 0) -> dict[str, Any]:
@@ -368,7 +376,7 @@ class _OfficeBuilder:
         self.office_name = f"{office_name} Accountants"
         self.office_domain = f"{_slug(office_name)}.be"
 
-        users = []
+        users: list[dict[str, Any]] = []
         for user_id in range(1, OFFICE_USER_COUNT + 1):
             names = self.names["fr" if rng.random() < FRENCH_SHARE else "nl"]
             first = names.first_name(male=rng.random() < 0.5)
@@ -933,7 +941,7 @@ class _OfficeBuilder:
             "fr": ("Question sur votre déclaration", "Pièces manquantes", "Carte d'identité"),
         }
         users = [u for u in self.world["adminpulse"]["users"] if u["active"]]
-        emails = []
+        emails: list[dict[str, Any]] = []
         for relation in self.client_relations:
             if relation["email"] is None or rng.random() >= EMAIL_SHARE:
                 continue
@@ -1177,7 +1185,7 @@ class _OfficeBuilder:
     def _mark_document_types(self) -> None:
         self.types_without_default = []
         for doc_type in self.world["adminpulse"]["documentTypes"]:
-            if doc_type["id"] == EID_FOTO_TYPE and self.seed % 2 == 0:
+            if doc_type["id"] == EID_FOTO_TYPE and self.seed % 4 != CLEAN_TYPES_SEED_REMAINDER:
                 doc_type["publicOnPortalDefault"] = False
             if doc_type["id"] in IDENTITY_TYPE_NAMES and not doc_type["publicOnPortalDefault"]:
                 self.types_without_default.append(doc_type["name"])
