@@ -1,0 +1,183 @@
+"""tap-amlcare reads in (updated_at, id) order and resumes from its bookmark without a gap."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from amlsync_sandbox.generator import generate_world
+from faker import Faker
+
+TAP = str(Path(sys.executable).parent / "tap-amlcare")
+# After every timestamp the generator writes, so the tied clients come last but one.
+SHARED_TIMESTAMP = "2027-06-01T12:00:00.000000Z"
+LATER_TIMESTAMP = "2027-06-02T08:00:00.000000Z"
+# Enough clients on one timestamp to span many pages and pass two checkpoints (every 25).
+TIED_CLIENTS = 60
+PAGE_SIZE = 7
+
+
+def tied_world() -> dict[str, Any]:
+    """A generated office plus 60 AMLCare clients saved at the very same microsecond."""
+    world = generate_world(clients=10, seed=4)
+    template = world["amlcare"]["clients"][0]
+    faker = Faker("nl_BE")
+    faker.seed_instance(11)
+    for number in range(TIED_CLIENTS):
+        twin = copy.deepcopy(template)
+        twin.update(
+            id=f"cl_tied_{number:03d}",
+            type="person",
+            key=faker.unique.ssn(),
+            updated_at=SHARED_TIMESTAMP,
+            created_at=SHARED_TIMESTAMP,
+        )
+        world["amlcare"]["clients"].append(twin)
+    late = copy.deepcopy(template)
+    late.update(id="cl_late", type="person", key=faker.unique.ssn(), updated_at=LATER_TIMESTAMP)
+    world["amlcare"]["clients"].append(late)
+    return world
+
+
+@pytest.fixture
+def tied(sandbox):
+    sandbox.load(tied_world())
+    return sandbox
+
+
+def run_tap(
+    sandbox, tmp_path: Path, state: dict | None = None, expect_exit: int = 0, **settings: Any
+) -> tuple[list[dict], list[dict], str]:
+    config = {
+        "base_url": sandbox.amlcare_url,
+        "api_key": sandbox.amlcare_key,
+        "page_size": PAGE_SIZE,
+        **settings,
+    }
+    (tmp_path / "config.json").write_text(json.dumps(config))
+    args = [TAP, "--config", str(tmp_path / "config.json")]
+    if state is not None:
+        (tmp_path / "state.json").write_text(json.dumps(state))
+        args += ["--state", str(tmp_path / "state.json")]
+    completed = subprocess.run(args, capture_output=True, text=True, timeout=300, check=False)
+    assert completed.returncode == expect_exit, completed.stderr[-3000:]
+    messages = [json.loads(line) for line in completed.stdout.splitlines() if line]
+    records = [m for m in messages if m["type"] == "RECORD"]
+    states = [m["value"] for m in messages if m["type"] == "STATE"]
+    run_tap.last_messages = messages  # type: ignore[attr-defined]
+    return records, states, completed.stderr
+
+
+def ids(records: list[dict], stream: str) -> list[str]:
+    return [r["record"]["id"] for r in records if r["stream"] == stream]
+
+
+def test_records_sharing_one_timestamp_are_all_read_across_page_boundaries(tied, tmp_path):
+    records, _, _ = run_tap(tied, tmp_path)
+
+    clients = ids(records, "clients")
+    assert len(clients) == len(set(clients))
+    assert {f"cl_tied_{n:03d}" for n in range(TIED_CLIENTS)} <= set(clients)
+    assert clients[-1] == "cl_late"
+    stamps = [r["record"]["updated_at"] for r in records if r["stream"] == "clients"]
+    assert stamps == sorted(stamps)
+
+
+def test_a_run_interrupted_inside_a_timestamp_resumes_without_skipping_any_record(tied, tmp_path):
+    records, _, _ = run_tap(tied, tmp_path)
+    clients = ids(records, "clients")
+    # The first checkpoint written while the 60 tied clients were being read: the state a run
+    # interrupted there would have left behind, with the clients read before it.
+    read_before: set[str] = set()
+    for message in run_tap.last_messages:  # type: ignore[attr-defined]
+        if message["type"] == "RECORD" and message["stream"] == "clients":
+            read_before.add(message["record"]["id"])
+        bookmark = message.get("value", {}).get("bookmarks", {}).get("clients", {})
+        if message["type"] == "STATE" and bookmark.get("replication_key_value") == SHARED_TIMESTAMP:
+            checkpoint = message["value"]
+            break
+    assert read_before < set(clients)
+
+    resumed, _, _ = run_tap(tied, tmp_path, state=checkpoint)
+
+    resumed_clients = ids(resumed, "clients")
+    assert set(resumed_clients) | read_before == set(clients)
+    assert {f"cl_tied_{n:03d}" for n in range(TIED_CLIENTS)} <= set(resumed_clients)
+
+
+def test_a_run_after_no_change_reads_only_the_records_on_its_bookmarks(sandbox, tmp_path):
+    sandbox.seed(clients=20, seed=3)
+    _, states, _ = run_tap(sandbox, tmp_path)
+    sandbox.reset_requests()
+
+    again, _, _ = run_tap(sandbox, tmp_path, state=states[-1])
+
+    bookmarks = states[-1]["bookmarks"]
+    for record in again:
+        assert (
+            record["record"]["updated_at"] == bookmarks[record["stream"]]["replication_key_value"]
+        )
+    lists = sum(
+        sandbox.request_count("amlcare", endpoint=path) for path in ("/v1/users", "/v1/clients")
+    ) + sandbox.request_count("amlcare", endpoint="/v1/documents")
+    assert lists == 3
+
+
+def test_documents_carry_their_file_of_the_version_they_describe(sandbox, tmp_path):
+    sandbox.seed(clients=20, seed=3)
+    world = sandbox.dump("amlcare")
+
+    records, _, _ = run_tap(sandbox, tmp_path)
+
+    stored = {d["id"]: d for d in world["documents"]}
+    documents = [r["record"] for r in records if r["stream"] == "documents"]
+    assert documents
+    for document in documents:
+        assert document["content"] == stored[document["id"]]["content"]
+        assert document["version"] == stored[document["id"]]["version"]
+
+
+def test_document_files_are_left_out_when_the_setting_says_so(sandbox, tmp_path):
+    sandbox.seed(clients=20, seed=3)
+
+    records, _, _ = run_tap(sandbox, tmp_path, include_document_content=False)
+
+    assert all(r["record"]["content"] is None for r in records if r["stream"] == "documents")
+    assert sandbox.request_count("amlcare", endpoint="/v1/documents/{id}/content") == 0
+
+
+def test_rate_limits_and_server_errors_are_retried_until_the_read_is_complete(sandbox, tmp_path):
+    sandbox.seed(clients=20, seed=3)
+    expected = sandbox.dump("amlcare")
+    sandbox.faults("amlcare", error_rate=0.1, rate_429=0.1, retry_after_share=0.5)
+
+    records, _, stderr = run_tap(sandbox, tmp_path)
+
+    sandbox.faults("amlcare", clear=True)
+    assert sorted(ids(records, "clients")) == sorted(c["id"] for c in expected["clients"])
+    assert len(ids(records, "documents")) == len(expected["documents"])
+    assert "Retrying" in stderr
+
+
+def test_a_refused_api_key_ends_the_run_naming_the_setting_without_a_traceback(sandbox, tmp_path):
+    _, _, stderr = run_tap(sandbox, tmp_path, expect_exit=2, api_key="not-the-key")
+
+    assert "api_key" in stderr
+    assert "not-the-key" not in stderr
+    assert "Traceback" not in stderr
+
+
+def test_content_is_base64_of_the_exact_bytes(sandbox, tmp_path):
+    sandbox.seed(clients=20, seed=3)
+    records, _, _ = run_tap(sandbox, tmp_path)
+    document = next(r["record"] for r in records if r["stream"] == "documents")
+
+    raw = base64.b64decode(document["content"], validate=True)
+
+    assert len(raw) == document["size"]
