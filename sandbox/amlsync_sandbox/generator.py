@@ -174,6 +174,16 @@ OTHER_TEMPLATES = {
 OTHER_TASK_SHARE = 0.5
 EMAIL_SHARE = 0.2
 
+# Where Belgian households have their private e-mail (Faker has no Belgian internet provider).
+PRIVATE_EMAIL_DOMAINS = (
+    "gmail.com",
+    "gmail.com",
+    "hotmail.com",
+    "outlook.be",
+    "telenet.be",
+    "skynet.be",
+    "proximus.be",
+)
 # Postcode ranges by language: Flanders, and Brussels with Wallonia.
 POSTCODE_RANGES = {"nl": ((1500, 3999), (8000, 9999)), "fr": ((1000, 1499), (4000, 7999))}
 FRENCH_STREET_KINDS = ("Rue", "Rue", "Avenue", "Chaussée", "Place", "Boulevard")
@@ -335,7 +345,7 @@ class _OfficeBuilder:
             "nl": _NameBook(self.rng, DutchBelgianNames),
             "fr": _NameBook(self.rng, FrenchBelgianNames),
         }
-        # Phone numbers and e-mail domains; fr_BE has no phone numbers of its own.
+        # Belgian phone numbers for everyone: fr_BE has no phone numbers of its own.
         self.faker = Faker("nl_BE")
         self.faker.seed_instance(self.rng.getrandbits(64))
         self.ids = _IdFactory(self.rng)
@@ -650,7 +660,7 @@ class _OfficeBuilder:
             lastName=last,
         )
         if rng.random() < 0.7:
-            domain = self.faker.free_email_domain()
+            domain = rng.choice(PRIVATE_EMAIL_DOMAINS)
             relation["email"] = f"{_slug(first)}.{_slug(last)}@{domain}"
         if rng.random() < 0.6:
             relation["phone"] = self._phone()
@@ -1150,14 +1160,17 @@ class _OfficeBuilder:
     ) -> None:
         rng = self.rng
         if source is not None:
-            content = base64.b64decode(source["content"])
+            # The import copied the card as it was; the same string is shared, not re-encoded.
+            encoded, size = source["content"], source["size"]
             file_name, content_type = source["fileName"], "image/jpeg"
-        elif kind == "id_card":
-            content = JPEG_HEAD + rng.randbytes(rng.randrange(200, 600)) + JPEG_TAIL
-            file_name, content_type = "id-card.jpg", "image/jpeg"
         else:
-            content = b"%PDF-1.4\n%" + rng.randbytes(rng.randrange(300, 900)) + b"\n%%EOF\n"
-            file_name, content_type = f"{kind.replace('_', '-')}.pdf", "application/pdf"
+            if kind == "id_card":
+                content = JPEG_HEAD + rng.randbytes(rng.randrange(200, 600)) + JPEG_TAIL
+                file_name, content_type = "id-card.jpg", "image/jpeg"
+            else:
+                content = b"%PDF-1.4\n%" + rng.randbytes(rng.randrange(300, 900)) + b"\n%%EOF\n"
+                file_name, content_type = f"{kind.replace('_', '-')}.pdf", "application/pdf"
+            encoded, size = base64.b64encode(content).decode("ascii"), len(content)
         created = self._moment_after(after)
         updated = created if status == "created" else self._moment_after(created)
         self.amlcare_documents.append(
@@ -1171,12 +1184,12 @@ class _OfficeBuilder:
                 "version": DOCUMENT_VERSION[status],
                 "file_name": file_name,
                 "content_type": content_type,
-                "size": len(content),
+                "size": size,
                 "origin": "adminpulse_import" if source is not None else "amlcare",
                 "external_ref": str(source["id"]) if source is not None else None,
                 "created_at": amlcare_timestamp(created),
                 "updated_at": amlcare_timestamp(updated),
-                "content": base64.b64encode(content).decode("ascii"),
+                "content": encoded,
             }
         )
 

@@ -552,6 +552,11 @@ def test_clients_already_in_amlcare_have_their_own_compliance_state(world, relat
         "identification_form", "cap_report", "id_card", "verification_report", "ubo_extract",
     }  # fmt: skip
     assert {c["import_status"] for c in clients} == {"complete", "pending", None}
+    magic = {"application/pdf": b"%PDF-", "image/jpeg": b"\xff\xd8\xff"}
+    for document in amlcare["documents"]:
+        content = base64.b64decode(document["content"])
+        assert len(content) == document["size"]
+        assert content.startswith(magic[document["content_type"]])
 
 
 def test_import_made_clients_point_back_to_their_relation_and_cards(world, relations):
