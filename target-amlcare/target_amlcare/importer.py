@@ -142,9 +142,13 @@ class Import:
         """Plan every relation, look the keys up in AMLCare, create and link what is new."""
         self.clients_imported = True
         responsibles = self.amlcare_users_by_email()
-        clients, skipped = self.plan_clients()
+        clients, not_imported = self.plan_clients()
         companies = [plan for plan in clients if plan.client_type == api.COMPANY]
         role_links, role_holders = self.plan_roles(companies)
+        holder_uids = {plan.uid for plan in role_holders}
+        skipped = [reason for uid, reason in not_imported.items() if uid not in holder_uids]
+        for reason in skipped:
+            self.report.count(f"skipped_{reason}")
         persons = [plan for plan in clients if plan.client_type == api.PERSON]
         persons += [plan for plan in role_holders if plan.uid not in {p.uid for p in persons}]
         companies = [plan for plan in companies if plan.uid not in self.rejected_relations]
@@ -152,12 +156,12 @@ class Import:
         existing = self.lookup([plan.key for plan in persons + companies])
         logger.info(
             "Planned %d person and %d company clients (%d already in AMLCare by key), "
-            "%d role holders, %d relations not imported",
+            "%d role holders only, %d other relations not imported",
             len([p for p in persons if p.is_client]),
             len(companies),
             sum(1 for plan in persons + companies if plan.key in existing),
             len([p for p in persons if not p.is_client]),
-            skipped,
+            len(skipped),
         )
         for number, plan in enumerate(persons + companies, start=1):
             self.resolve(plan, existing, responsibles)
@@ -171,20 +175,22 @@ class Import:
             self.attach(document)
         self.waiting_documents.clear()
 
-    def plan_clients(self) -> tuple[list[Planned], int]:
-        """The relations to import as clients, each with a valid key; reject the others."""
+    def plan_clients(self) -> tuple[list[Planned], dict[str, str]]:
+        """The relations to import as clients, each with a valid key; reject the others.
+
+        Also returns, by uniqueIdentifier, why each other relation is not imported as a client.
+        """
         planned: list[Planned] = []
-        skipped = 0
-        for relation in self.relations.values():
+        not_imported: dict[str, str] = {}
+        for uid, relation in self.relations.items():
             reason = self.not_imported_because(relation)
             if reason is not None:
-                self.report.count(f"skipped_{reason}")
-                skipped += 1
+                not_imported[uid] = reason
                 continue
             plan = self.plan(relation, is_client=True)
             if plan is not None:
                 planned.append(plan)
-        return planned, skipped
+        return planned, not_imported
 
     def not_imported_because(self, relation: dict[str, t.Any]) -> str | None:
         """Why a relation is not imported as a client (None: it is)."""
