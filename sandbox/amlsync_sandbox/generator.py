@@ -106,11 +106,14 @@ from faker.providers.person.fr_BE import Provider as FrenchBelgianNames
 from faker.providers.person.nl_BE import Provider as DutchBelgianNames
 from stdnum.be import bis, nn, vat
 
+from amlsync_sandbox.world import base_world
+
 # "Now" for every generated world, so that a seed gives the same world on any day.
 REFERENCE_NOW = datetime(2026, 11, 30, 17, 0, 0)
 # How far back relations were created.
 HISTORY_DAYS = 6 * 365
 
+# What each defect is, and what its rate is a share of: the module docstring.
 DEFECT_RATES: Mapping[str, float] = MappingProxyType(
     {
         "company_without_kbo": 0.03,
@@ -131,7 +134,7 @@ DEFECT_RATES: Mapping[str, float] = MappingProxyType(
     }
 )
 
-# The mix of clients, as the task describes a typical office.
+# The mix of clients of a typical office.
 COMPANY_SHARE = 0.45
 SOLE_PROPRIETOR_SHARE = 0.15
 FRENCH_SHARE = 0.40
@@ -334,8 +337,6 @@ class _OfficeBuilder:
     """Builds one world; a fresh builder per world, since it keeps the world's state."""
 
     def __init__(self, clients: int, seed: int) -> None:
-        from amlsync_sandbox.world import base_world  # the sibling module owns the format
-
         self.client_count = clients
         self.seed = seed
         self.world = base_world()
@@ -361,6 +362,20 @@ class _OfficeBuilder:
         self.is_male: dict[int, bool] = {}
         self.companies_of: dict[int, list[int]] = {}  # person id → ids of companies they serve
         self.slot_of: dict[int, int] = {}  # client relation id → its place among the N clients
+        self.picks: dict[str, set[int]] = {}  # defect → the client slots chosen to carry it
+        self.available_client_persons: list[dict[str, Any]] = []  # may still take a role
+        self.available_existing_persons: list[dict[str, Any]] = []  # same, already in AMLCare
+        self.identity_documents_of: dict[int, list[dict[str, Any]]] = {}
+        self.relation_by_uid: dict[str, dict[str, Any]] = {}
+
+        self.office_name = self.office_domain = ""
+        self.users_with_amlcare: list[int] = []
+        self.users_without_amlcare: list[int] = []
+        self.amlcare_user_by_email: dict[str, dict[str, Any]] = {}
+        self.amlcare_client_of: dict[int, dict[str, Any]] = {}  # relation id → AMLCare client
+        self.amlcare_documents: list[dict[str, Any]] = []
+        self.amlcare_relations: list[dict[str, Any]] = []
+        self.types_without_default: list[str] = []
 
     # -- the whole world ------------------------------------------------------------------
 
@@ -463,10 +478,7 @@ class _OfficeBuilder:
         slots = range(n)
         of_kind = {kind: [i for i in slots if kinds[i] == kind] for kind in ("company", "person")}
 
-        picks = self._pick_client_defects(of_kind)
-        self.picks = picks
-        self.available_client_persons: list[dict[str, Any]] = []
-        self.available_existing_persons: list[dict[str, Any]] = []
+        picks = self.picks = self._pick_client_defects(of_kind)
 
         self._add_own_company()
         for slot, kind in enumerate(kinds):
@@ -528,8 +540,9 @@ class _OfficeBuilder:
         picks["responsible_without_amlcare_user"] = _pick(
             rng, rest, rates["responsible_without_amlcare_user"], n
         )
+        # The AMLCare defects are counted once AMLCare's side is built.
         for name in DEFECT_RATES:
-            if name in picks and name != "already_in_amlcare":
+            if name in picks and name not in ("already_in_amlcare", "amlcare_import_pending"):
                 self.defects[name] = len(picks[name])
         return picks
 
@@ -877,7 +890,6 @@ class _OfficeBuilder:
     def _build_identity_documents(self) -> None:
         rng = self.rng
         documents: list[dict[str, Any]] = []
-        self.identity_documents_of: dict[int, list[dict[str, Any]]] = {}
         for relation in self.relations:
             if relation["type"] == "company" or rng.random() >= EID_SHARE:
                 continue
@@ -972,9 +984,7 @@ class _OfficeBuilder:
     # -- AMLCare --------------------------------------------------------------------------
 
     def _build_amlcare_clients(self) -> None:
-        self.amlcare_client_of: dict[int, dict[str, Any]] = {}
-        self.amlcare_documents: list[dict[str, Any]] = []
-        self.amlcare_relations: list[dict[str, Any]] = []
+        self.relation_by_uid = {rel["uniqueIdentifier"]: rel for rel in self.relations}
         picks = self.picks
         for slot in sorted(picks["already_in_amlcare"]):
             relation = self.client_relations[slot]
@@ -999,7 +1009,7 @@ class _OfficeBuilder:
         )
 
     def _amlcare_role_holders(self, company: dict[str, Any], *, by_hand: bool) -> None:
-        by_uid = self._relation_by_uid()
+        by_uid = self.relation_by_uid
         company_client = self.amlcare_client_of[company["id"]]
         seen: set[tuple[str, str]] = set()
         for link in company["tos"]:
@@ -1024,11 +1034,6 @@ class _OfficeBuilder:
                     "updated_at": created,
                 }
             )
-
-    def _relation_by_uid(self) -> dict[str, dict[str, Any]]:
-        if not hasattr(self, "_by_uid"):
-            self._by_uid = {rel["uniqueIdentifier"]: rel for rel in self.relations}
-        return self._by_uid
 
     def _amlcare_client(
         self, relation: dict[str, Any], *, by_hand: bool, pending: bool
@@ -1196,7 +1201,6 @@ class _OfficeBuilder:
     # -- world-level settings and the record of what was made ------------------------------
 
     def _mark_document_types(self) -> None:
-        self.types_without_default = []
         for doc_type in self.world["adminpulse"]["documentTypes"]:
             if doc_type["id"] == EID_FOTO_TYPE and self.seed % 4 != CLEAN_TYPES_SEED_REMAINDER:
                 doc_type["publicOnPortalDefault"] = False
