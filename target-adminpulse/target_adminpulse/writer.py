@@ -157,34 +157,32 @@ class AdminPulseWriter:
         content = _decode_content(record)
 
         relation = self.relations.find(record["client_type"], record["client_key"])
-        type_id = self._document_type_id(record["kind"])
         name = documents.file_name(record)
-        uploaded = self._upload_once(
-            relation=relation,
-            fields={
-                adminpulse_api.UPLOAD_FIELD_RELATION: relation["uniqueIdentifier"],
-                adminpulse_api.UPLOAD_FIELD_TYPE: str(type_id),
-                adminpulse_api.UPLOAD_FIELD_FILE_NAME: name,
-                adminpulse_api.UPLOAD_FIELD_DATE: documents.document_date(record),
-            },
-            content=content,
-        )
-        return "created" if uploaded else "unchanged"
+        if self._already_uploaded(relation["uniqueIdentifier"], name):
+            return "unchanged"
+
+        fields = {
+            adminpulse_api.UPLOAD_FIELD_RELATION: relation["uniqueIdentifier"],
+            adminpulse_api.UPLOAD_FIELD_TYPE: str(self._document_type_id(record["kind"])),
+            adminpulse_api.UPLOAD_FIELD_FILE_NAME: name,
+            adminpulse_api.UPLOAD_FIELD_DATE: documents.document_date(record),
+        }
+        self._upload_once(relation=relation, fields=fields, content=content)
+        return "created"
 
     def _upload_once(
         self, *, relation: dict[str, t.Any], fields: dict[str, str], content: bytes
-    ) -> bool:
-        """Upload unless AdminPulse already holds this name on this relation; True if uploaded.
+    ) -> None:
+        """Upload a version AdminPulse does not hold yet, retrying without ever doubling it.
 
-        The search before every attempt is what makes a crash (or a dropped connection) between
-        upload and saved state harmless: the next attempt finds the upload and stops.
+        Before each retry the upload is searched for again: a dropped connection (or a crash,
+        for the next run) between upload and answer leaves the upload found, not repeated.
         """
         name = fields[adminpulse_api.UPLOAD_FIELD_FILE_NAME]
         for attempt in range(1, MAX_TRIES + 1):
-            if self._already_uploaded(relation["uniqueIdentifier"], name):
-                if attempt > 1:
-                    logger.info("Upload of %s to %s had arrived", name, describe(relation))
-                return attempt > 1
+            if attempt > 1 and self._already_uploaded(relation["uniqueIdentifier"], name):
+                logger.info("Upload of %s to %s had arrived", name, describe(relation))
+                return
             try:
                 document = self.client.upload(fields=fields, file_name=name, content=content)
             except TransientError as error:
@@ -202,7 +200,7 @@ class AdminPulseWriter:
                 describe(relation),
                 document.get("id"),
             )
-            return True
+            return
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _already_uploaded(self, relation_uid: str, name: str) -> bool:
