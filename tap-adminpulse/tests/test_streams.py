@@ -234,8 +234,8 @@ def test_retry_waits_honour_retry_after_and_otherwise_double():
     next(waits)
 
     assert waits.send(FakeError({"Retry-After": "7"})) == 7
-    assert waits.send(FakeError({})) == 2  # the second retry of our own: 1, 2, 4, ...
-    assert waits.send(FakeError(None)) == 4
+    assert waits.send(FakeError({})) == 1  # the second retry of our own: 0.5, 1, 2, ...
+    assert waits.send(FakeError(None)) == 2
 
 
 def test_the_pacer_keeps_requests_within_the_budget():

@@ -12,11 +12,11 @@ import requests
 
 from target_amlcare import amlcare_api as api
 
-# Exponential backoff from one second, capped at a minute; eight tries ride out about two
+# Exponential backoff from half a second, capped at a minute; ten tries ride out about three
 # minutes of trouble before the run fails (and its state does not advance).
-FIRST_RETRY_WAIT_SECONDS = 1.0
+FIRST_RETRY_WAIT_SECONDS = 0.5
 LONGEST_RETRY_WAIT_SECONDS = 60.0
-MAX_TRIES = 8
+MAX_TRIES = 10
 REQUEST_TIMEOUT_SECONDS = 120
 RETRIED_ERRORS = (
     requests.ConnectionError,
