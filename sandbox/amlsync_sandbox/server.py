@@ -34,7 +34,8 @@ class _RequestHandler(WSGIRequestHandler):
 
     def log_request(self, code: int | str = "-", _size: int | str = "-") -> None:
         path = getattr(self, "path", "?").split("?", 1)[0]
-        logger.info("%s %s %s", getattr(self, "command", "?"), path, code)
+        port = self.server.server_address[1]
+        logger.info(":%s %s %s %s", port, getattr(self, "command", "?"), path, code)
 
     def log_error(self, format: str, *args: Any) -> None:
         logger.warning("http: " + format, *args)

@@ -18,7 +18,7 @@ import sqlite3
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -61,7 +61,7 @@ class RateLimiter:
         self._calls: dict[tuple[str, ...], deque[float]] = {}
         self._lock = threading.Lock()
 
-    def acquire(self, buckets: list[tuple[tuple[str, ...], int]]) -> float | None:
+    def acquire(self, buckets: Sequence[tuple[tuple[str, ...], int]]) -> float | None:
         """Admit a call into every (bucket, limit), or return the seconds until one frees a slot."""
         now = time.monotonic()
         with self._lock:

@@ -174,6 +174,7 @@ class Resource:
     table: str
     columns: tuple[tuple[str, Extractor], ...]
     has_content: bool = False
+    checks: tuple[Extractor, ...] = ()
 
     @property
     def key_column(self) -> str:
@@ -181,6 +182,8 @@ class Resource:
         return self.columns[0][0]
 
     def _values(self, body: dict[str, Any]) -> list[Any]:
+        for check in self.checks:
+            check(body)
         return [extract(body) for _, extract in self.columns]
 
     def row(self, body: dict[str, Any], content: bytes | None = None) -> tuple[Any, ...]:
@@ -247,13 +250,36 @@ _AM = "amlcare"
 _AP_TIME = clock.ADMINPULSE_DATETIME
 _AM_TIME = clock.AMLCARE_TIMESTAMP
 
-AP_TOKENS = Resource(_AP, "tokens", "ap_tokens", (("token", _text("token")),))
+
+def _scopes(body: dict[str, Any]) -> None:
+    scopes = body.get("scopes")
+    if not isinstance(scopes, list) or not all(isinstance(scope, str) for scope in scopes):
+        raise WorldError('"scopes" must be a list of strings')
+
+
+AP_TOKENS = Resource(
+    _AP,
+    "tokens",
+    "ap_tokens",
+    (("token", _text("token")),),
+    checks=(_scopes, _text("expiresAt", optional=True, pattern=_AP_TIME)),
+)
 AP_OAUTH_CLIENTS = Resource(
-    _AP, "oauthClients", "ap_oauth_clients", (("client_id", _text("clientId")),)
+    _AP,
+    "oauthClients",
+    "ap_oauth_clients",
+    (("client_id", _text("clientId")),),
+    checks=(_scopes, _text("clientSecret"), _text("refreshToken")),
 )
 AP_USERS = Resource(_AP, "users", "ap_users", (("id", _integer("id")),))
 AP_COMPANIES = Resource(_AP, "companies", "ap_companies", (("id", _integer("id")),))
-AP_DOCUMENT_TYPES = Resource(_AP, "documentTypes", "ap_document_types", (("id", _integer("id")),))
+AP_DOCUMENT_TYPES = Resource(
+    _AP,
+    "documentTypes",
+    "ap_document_types",
+    (("id", _integer("id")),),
+    checks=(_text("name"), _boolean("publicOnPortalDefault")),
+)
 AP_RELATIONS = Resource(
     _AP,
     "relations",

@@ -174,6 +174,8 @@ def _broken(change: str) -> dict[str, Any]:
         world["adminpulse"]["relations"][1]["id"] = 1
     elif change == "dangling reference":
         world["amlcare"]["relations"][0]["person_id"] = "cl_nobody"
+    elif change == "token expiry":
+        world["adminpulse"]["tokens"][0]["expiresAt"] = "2030-01-01"
     elif change == "timestamp format":
         world["amlcare"]["clients"][0]["updated_at"] = "2026-02-03T04:05:06Z"
     return world
@@ -189,6 +191,7 @@ def _broken(change: str) -> dict[str, Any]:
         ("duplicate id", "adminpulse.relations: duplicate value"),
         ("dangling reference", "person_id is not a person client"),
         ("timestamp format", "amlcare.clients[0]"),
+        ("token expiry", 'adminpulse.tokens[0]: "expiresAt" must match'),
     ],
 )
 def test_an_invalid_world_is_refused_and_the_old_one_kept(tmp_path, change, words):
