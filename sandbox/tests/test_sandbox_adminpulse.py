@@ -47,6 +47,19 @@ def paged(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxProcess]:
         yield sandbox
 
 
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxProcess]:
+    with SandboxProcess(tmp_path_factory.mktemp("adminpulse-writes") / "sandbox.db") as sandbox:
+        yield sandbox
+
+
+@pytest.fixture
+def sandbox(shared: SandboxProcess) -> SandboxProcess:
+    """Overrides the plugin's fixture: one server for the module, each test loads its world."""
+    shared.reset()
+    return shared
+
+
 def call(
     sandbox: SandboxProcess,
     method: str,
