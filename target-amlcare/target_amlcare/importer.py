@@ -38,6 +38,9 @@ IDENTITY_DOCUMENT_TYPE_NAMES = ("eID", "eID Foto")
 PROGRESS_EVERY = 250
 # In a dry run, clients that would be created get this instead of an AMLCare id.
 NOT_CREATED = "(would be created)"
+# Statuses of the office's own clients (present or future), whose identifiers the preflight
+# checks even when the import leaves them out.
+OFFICE_CLIENT_STATUSES = frozenset({"customer", "prospect"})
 # AMLCare answers 422 Unprocessable Content to an invalid identifier or e-mail.
 UNPROCESSABLE = 422
 
@@ -186,11 +189,41 @@ class Import:
             reason = self.not_imported_because(relation)
             if reason is not None:
                 not_imported[uid] = reason
+                if self.settings.dry_run and relation["status"] in OFFICE_CLIENT_STATUSES:
+                    self.note_identifier_problem(relation, reason)
                 continue
             plan = self.plan(relation, is_client=True)
             if plan is not None:
                 planned.append(plan)
         return planned, not_imported
+
+    def note_identifier_problem(self, relation: dict[str, t.Any], reason: str) -> None:
+        """Report (without rejecting) a bad identifier on a client the import leaves out now.
+
+        The preflight lists these too: a prospect becomes a customer, an import setting changes.
+        """
+        problem = self.identifier_problem(relation)
+        if problem is not None:
+            self.report.add(
+                Problem(
+                    "invalid_identifier",
+                    f"{problem} (not imported now: {reason.replace('_', ' ')})",
+                    key=self.masked_key_of(relation),
+                    relation=relation["uniqueIdentifier"],
+                    code=relation.get("code"),
+                )
+            )
+
+    @staticmethod
+    def identifier_problem(relation: dict[str, t.Any]) -> str | None:
+        """What is wrong with a relation's identifiers, or None."""
+        if relation["type"] == api.RELATION_COMPANY:
+            return check_kbo(relation.get("vatNumber")).problem
+        problem = check_nrn(relation.get("nationalRegisterNumber")).problem
+        if problem is None and relation["type"] == api.RELATION_SOLE_PROPRIETOR:
+            kbo = check_kbo(relation.get("vatNumber")).problem
+            problem = f"sole proprietor with {kbo}" if kbo else None
+        return problem
 
     def not_imported_because(self, relation: dict[str, t.Any]) -> str | None:
         """Why a relation is not imported as a client (None: it is)."""
@@ -204,27 +237,18 @@ class Import:
 
     def plan(self, relation: dict[str, t.Any], *, is_client: bool) -> Planned | None:
         """Check a relation's identifiers; reject it (and return None) when they fail."""
-        kind = relation["type"]
-        if kind == api.RELATION_COMPANY:
-            kbo = check_kbo(relation.get("vatNumber"))
-            if kbo.key is None:
-                self.reject_relation(relation, str(kbo.problem), "invalid_identifier")
-                return None
-            return Planned(relation, api.COMPANY, kbo.key, is_client=is_client)
-
-        nrn = check_nrn(relation.get("nationalRegisterNumber"))
-        if nrn.key is None:
-            self.reject_relation(relation, str(nrn.problem), "invalid_identifier")
+        problem = self.identifier_problem(relation)
+        if problem is not None:
+            self.reject_relation(relation, problem, "invalid_identifier")
             return None
+        if relation["type"] == api.RELATION_COMPANY:
+            key = str(check_kbo(relation.get("vatNumber")).key)
+            return Planned(relation, api.COMPANY, key, is_client=is_client)
+        key = str(check_nrn(relation.get("nationalRegisterNumber")).key)
         enterprise_number = None
-        if kind == api.RELATION_SOLE_PROPRIETOR:
-            kbo = check_kbo(relation.get("vatNumber"))
-            if kbo.key is None:
-                reason = f"sole proprietor with {kbo.problem}"
-                self.reject_relation(relation, reason, "invalid_identifier")
-                return None
-            enterprise_number = kbo.key
-        return Planned(relation, api.PERSON, nrn.key, enterprise_number, is_client=is_client)
+        if relation["type"] == api.RELATION_SOLE_PROPRIETOR:
+            enterprise_number = check_kbo(relation.get("vatNumber")).key
+        return Planned(relation, api.PERSON, key, enterprise_number, is_client=is_client)
 
     def plan_roles(
         self, companies: list[Planned]

@@ -69,6 +69,13 @@ class Problem:
     rejected: bool = False
 
     @property
+    def label(self) -> str:
+        """How a person finds the record: the relation code and masked key, or the key."""
+        name = self.code or self.relation
+        shown = f"{name} ({self.key})" if name else self.key
+        return f"{shown}, rejected" if self.rejected else shown
+
+    @property
     def action(self) -> str:
         """What to do about it."""
         return ACTIONS.get(self.kind, "")
@@ -119,7 +126,7 @@ class RunReport:
     def markdown(self) -> str:
         """The report for people: counts, then the problems grouped by kind."""
         title = "Preflight (dry run)" if self.dry_run else "Import"
-        verb = "would be " if self.dry_run else ""
+        column = "what the import would do" if self.dry_run else "outcome"
         lines = [
             f"# AMLCare {title.lower()} report {self.run_id}",
             "",
@@ -127,12 +134,10 @@ class RunReport:
             f"{self.started_at:%Y-%m-%d %H:%M:%S} UTC."
             + (" Nothing was written to AMLCare." if self.dry_run else ""),
             "",
-            "| outcome | count |",
+            f"| {column} | count |",
             "|---|---:|",
         ]
-        lines += [
-            f"| {verb}{name.replace('_', ' ')} | {n} |" for name, n in sorted(self.counts.items())
-        ]
+        lines += [f"| {name.replace('_', ' ')} | {n} |" for name, n in sorted(self.counts.items())]
         lines.append("")
         if not self.problems:
             lines.append("No problems.")
@@ -141,11 +146,7 @@ class RunReport:
             group = [problem for problem in self.problems if problem.kind == kind]
             lines += ["", f"## {kind.replace('_', ' ').capitalize()} ({len(group)})", ""]
             lines += [f"What to do: {ACTIONS.get(kind, '')}", ""]
-            lines += [
-                f"- {problem.code or problem.relation or '-'} ({problem.key}): {problem.message}"
-                + (" — rejected" if problem.rejected else "")
-                for problem in group
-            ]
+            lines += [f"- {problem.label}: {problem.message}" for problem in group]
         return "\n".join(lines) + "\n"
 
     def write(self, folder: Path) -> tuple[Path, Path]:
