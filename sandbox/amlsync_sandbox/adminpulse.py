@@ -40,6 +40,8 @@ UPLOADS_PER_MINUTE = 50
 # Paging: pages count from 0; AdminPulse refuses pages larger than 400 rows.
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 400
+# Far past any office's last page; keeps the row offset within SQLite's integers.
+MAX_PAGE = 1_000_000
 # The relations filter on unique identifiers takes a bounded list [assumed].
 MAX_UNIQUE_IDENTIFIERS = 100
 # Access tokens issued from a refresh token live one hour, as OAuth servers commonly grant.
@@ -156,7 +158,7 @@ def _json_response(text: str, status: int = 200) -> Response:
 
 def _paged(table: str, where: list[str], params: list[Any], order: str) -> Response:
     """One page of a list, in AdminPulse's envelope, built from the stored JSON as is."""
-    page = _int_query("page", 0, minimum=0)
+    page = _int_query("page", 0, minimum=0, maximum=MAX_PAGE)
     size = _int_query("pageSize", DEFAULT_PAGE_SIZE, minimum=1, maximum=MAX_PAGE_SIZE)
     conn = database()
     condition = f" WHERE {' AND '.join(where)}" if where else ""

@@ -322,12 +322,12 @@ def _looks_like_sandbox(pid: int) -> bool:
 def _status(args: argparse.Namespace) -> None:
     conn = _connect(args.db)
     try:
-        world = {service: storage.dump_service(conn, service) for service in SERVICES}
+        counts = {service: storage.record_counts(conn, service) for service in SERVICES}
     finally:
         conn.close()
     print(f"db {args.db}")
     for service in SERVICES:
-        held = ", ".join(f"{len(items)} {name}" for name, items in world[service].items() if items)
+        held = ", ".join(f"{count} {name}" for name, count in counts[service].items() if count)
         print(f"{service}: {held or 'empty'}")
     info = _running(args.db)
     if info is None:

@@ -593,6 +593,15 @@ def dump_service(conn: sqlite3.Connection, service: str) -> dict[str, Any]:
     return half
 
 
+def record_counts(conn: sqlite3.Connection, service: str) -> dict[str, int]:
+    """How many records of each kind a service holds, without reading them."""
+    return {
+        resource.name: conn.execute(f"SELECT COUNT(*) FROM {resource.table}").fetchone()[0]  # noqa: S608
+        for resource in RESOURCES
+        if resource.service == service
+    }
+
+
 def get_setting(conn: sqlite3.Connection, name: str, default: Any = None) -> Any:
     """A setting's value, or `default` when it was never set."""
     row = conn.execute("SELECT value FROM settings WHERE name = ?", (name,)).fetchone()

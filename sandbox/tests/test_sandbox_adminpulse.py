@@ -127,6 +127,7 @@ def test_default_page_size_is_100(paged):
     [
         ({"page": "-1"}, "page"),
         ({"page": "first"}, "page"),
+        ({"page": str(10**30)}, "page"),
         ({"pageSize": "0"}, "pageSize"),
         ({"pageSize": "1.5"}, "pageSize"),
     ],
