@@ -1,4 +1,4 @@
-"""Shared helpers for the tap's tests: run the tap in-process and collect its Singer output."""
+"""Helpers for the tap's tests: run the tap in-process and collect its Singer output."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import json
 import typing as t
 from contextlib import redirect_stdout
 
-import pytest
 from tap_adminpulse.tap import TapAdminPulse
 
 # The sandbox enforces AdminPulse's real limits unless scaled; tests that are not about pace
@@ -43,11 +42,3 @@ def records(messages: list[dict], stream: str) -> list[dict]:
 def final_state(messages: list[dict]) -> dict:
     """The last state the tap emitted."""
     return [m["value"] for m in messages if m["type"] == "STATE"][-1]
-
-
-@pytest.fixture
-def seeded(sandbox_factory: t.Callable[..., t.Any]) -> t.Any:
-    """A sandbox with a small generated office, rate limits lifted."""
-    sandbox = sandbox_factory(rate_scale=FAST_RATE_SCALE)
-    sandbox.seed(60, seed=2)
-    return sandbox

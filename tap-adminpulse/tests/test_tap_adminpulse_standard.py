@@ -6,11 +6,10 @@ import atexit
 import tempfile
 from pathlib import Path
 
+from adminpulse_tap_helpers import FAST_BUDGET, FAST_RATE_SCALE
 from amlsync_sandbox.testing import SandboxProcess
 from singer_sdk.testing import get_tap_test_class
 from tap_adminpulse.tap import TapAdminPulse
-
-from .conftest import FAST_BUDGET, FAST_RATE_SCALE
 
 # The standard test class is built at import time from a config, so the sandbox it reads must
 # already run: one for this module, stopped when the test session's interpreter exits.

@@ -12,11 +12,18 @@ import sys
 from datetime import datetime, timedelta
 
 import pytest
+from adminpulse_tap_helpers import FAST_RATE_SCALE, final_state, records, run_tap, tap_config
 from tap_adminpulse.client import RequestPacer, retry_waits
 
-from .conftest import final_state, records, run_tap, tap_config
-
 TAP = [sys.executable, "-m", "tap_adminpulse.tap"]
+
+
+@pytest.fixture
+def seeded(sandbox_factory):
+    """A sandbox with a small generated office, rate limits lifted."""
+    sandbox = sandbox_factory(rate_scale=FAST_RATE_SCALE)
+    sandbox.seed(60, seed=2)
+    return sandbox
 
 
 def get_count(sandbox, endpoint: str) -> int:
@@ -142,10 +149,12 @@ def test_task_template_limits_the_relations_to_its_tasks_and_their_linked_person
 
 
 def test_faults_do_not_change_what_the_tap_emits(seeded):
-    clean = run_tap(tap_config(seeded, include_document_content=False))
+    # Small pages: enough requests that some surely meet a fault.
+    config = tap_config(seeded, include_document_content=False, page_size=10)
+    clean = run_tap(config)
     seeded.faults("adminpulse", error_rate=0.15, rate_429=0.1, drop_rate=0.05)
 
-    faulty = run_tap(tap_config(seeded, include_document_content=False))
+    faulty = run_tap(config)
 
     for stream in ("users", "document_types", "relations", "identity_documents"):
         assert records(faulty, stream) == records(clean, stream)
