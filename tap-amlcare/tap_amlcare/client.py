@@ -6,7 +6,9 @@ import time
 import typing as t
 from datetime import datetime
 from http import HTTPStatus
+from urllib.parse import urlparse
 
+import click
 import requests
 from singer_sdk import RESTStream
 from singer_sdk.authenticators import BearerTokenAuthenticator
@@ -33,8 +35,13 @@ REQUEST_TIMEOUT_SECONDS = 60
 RECORDS_PER_CHECKPOINT = 25
 
 
-class ConfigurationError(FatalAPIError):
-    """A failure the operator fixes in the settings, not by retrying."""
+class ConfigurationError(click.ClickException, FatalAPIError):
+    """A failure the operator fixes in the settings, not by retrying.
+
+    As a click exception it ends the command with its message and exit code 2, no traceback.
+    """
+
+    exit_code = 2
 
 
 class PacedSession(requests.Session):
@@ -103,7 +110,7 @@ class AMLCareStream(RESTStream[str | None]):
     @property
     def requests_session(self) -> requests.Session:
         """The run's paced session, shared with the other streams."""
-        return self._tap.paced_session  # type: ignore[attr-defined, no-any-return]
+        return self._tap.paced_session  # type: ignore[attr-defined]
 
     @property
     def timeout(self) -> int:
@@ -153,7 +160,7 @@ class AMLCareStream(RESTStream[str | None]):
         status = response.status_code
         if status < HTTPStatus.BAD_REQUEST:
             return
-        path = requests.utils.urlparse(response.url).path
+        path = urlparse(response.url).path
         summary = error_summary(response)
         if status in {HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN}:
             msg = (
@@ -208,9 +215,13 @@ class AMLCareStream(RESTStream[str | None]):
     def send_checked(self, request: requests.PreparedRequest) -> requests.Response:
         """Send one request outside the paged lists, classified and retried like the lists."""
         send = self.request_decorator(self._send_and_validate)
-        return send(request)  # type: ignore[no-any-return]
+        return send(request, None)
 
-    def _send_and_validate(self, request: requests.PreparedRequest) -> requests.Response:
+    def _send_and_validate(
+        self,
+        request: requests.PreparedRequest,
+        context: Context | None,  # noqa: ARG002 - the decorator's signature
+    ) -> requests.Response:
         response = self.requests_session.send(request, timeout=self.timeout)
         self.validate_response(response)
         return response

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import sys
 from functools import cached_property
 
 from singer_sdk import Stream, Tap
 from singer_sdk import typing as th
 
 from tap_amlcare import amlcare_api, streams
-from tap_amlcare.client import ConfigurationError, PacedSession
+from tap_amlcare.client import PacedSession
 
 # Well under any limit a partner API sets; a run with nothing to do makes three requests.
 DEFAULT_REQUESTS_PER_MINUTE = 600
@@ -78,14 +77,6 @@ class TapAMLCare(Tap):
             streams.ClientsStream(self),
             streams.DocumentsStream(self),
         ]
-
-    def sync_all(self) -> None:
-        """Sync every selected stream; a settings problem ends the run with one clear line."""
-        try:
-            super().sync_all()
-        except ConfigurationError as error:
-            self.logger.error("%s", error)
-            sys.exit(2)
 
 
 if __name__ == "__main__":

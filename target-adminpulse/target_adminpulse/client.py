@@ -7,6 +7,7 @@ import time
 import typing as t
 from http import HTTPStatus
 
+import click
 import requests
 
 from target_adminpulse import adminpulse_api
@@ -23,8 +24,13 @@ REQUEST_TIMEOUT_SECONDS = 60
 logger = logging.getLogger(__name__)
 
 
-class ConfigurationError(RuntimeError):
-    """A failure the operator fixes in the settings (key, scope, URL, type names)."""
+class ConfigurationError(click.ClickException):
+    """A failure the operator fixes in the settings (key, scope, URL, type names).
+
+    As a click exception it ends the command with its message and exit code 2, no traceback.
+    """
+
+    exit_code = 2
 
 
 class RecordRefused(RuntimeError):
@@ -155,7 +161,7 @@ class AdminPulseClient:
         self.writes_sent += 1
         files = {adminpulse_api.UPLOAD_FILE_PART: (file_name, content)}
         response = self._send_once("POST", adminpulse_api.UPLOAD_PATH, data=fields, files=files)
-        return response.json()  # type: ignore[no-any-return]
+        return response.json()
 
     def _with_retries(self, method: str, path: str, **kwargs: t.Any) -> requests.Response:
         for attempt in range(1, MAX_TRIES + 1):

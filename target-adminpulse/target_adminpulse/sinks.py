@@ -31,7 +31,11 @@ class AdminPulseSink(RecordSink):
         self.writer: AdminPulseWriter = target.writer  # type: ignore[attr-defined]
         super().__init__(target, stream_name, schema, key_properties)
 
-    def get_validator(self) -> None:  # type: ignore[override]
+    def setup(self) -> None:
+        """Before the run's first record is written, replay the rejects of earlier runs."""
+        self.writer.replay_rejects()
+
+    def get_validator(self) -> None:
         """No validation against the incoming schema (see the class docstring)."""
         return
 
@@ -58,7 +62,7 @@ class IgnoredStreamSink(RecordSink):
         super().__init__(target, stream_name, schema, key_properties)
         self.logger.info("Stream %s is not part of the input contract; ignoring it", stream_name)
 
-    def get_validator(self) -> None:  # type: ignore[override]
+    def get_validator(self) -> None:
         """Nothing is validated for a stream that is not written."""
         return
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import sys
+import atexit
 import typing as t
 from functools import cached_property
 from pathlib import Path
@@ -101,6 +101,7 @@ class TargetAdminPulse(Target):
         # Records are written one by one, so sinks have nothing to drain in parallel.
         self.max_parallelism = 1
         self._last_emitted_state: dict | None = None
+        self._finished = False
 
     @cached_property
     def writer(self) -> AdminPulseWriter:
@@ -122,6 +123,8 @@ class TargetAdminPulse(Target):
             requests_per_minute=self.config.get("requests_per_minute", DEFAULT_REQUESTS_PER_MINUTE),
             uploads_per_minute=self.config.get("uploads_per_minute", DEFAULT_UPLOADS_PER_MINUTE),
         )
+        # Whatever ends the run (a settings problem, a crash), the report is still written.
+        atexit.register(self._finish)
         return AdminPulseWriter(
             client=client,
             risk_level_map=risk_level_map,
@@ -143,30 +146,23 @@ class TargetAdminPulse(Target):
             return AdminPulseSink
         return IgnoredStreamSink
 
-    def listen(self, file_input: t.IO[str] | None = None) -> None:
-        """Replay earlier rejects, write the input, and leave a report whatever happens."""
-        report = None
-        try:
-            writer = self.writer
-            report = writer.report
-            writer.replay_rejects()
-            super().listen(file_input)
-            report.status = "completed"
-        except ConfigurationError as error:
-            if report is not None:
-                report.status, report.error = "failed", str(error)
-            self.logger.error("%s", error)
-            sys.exit(2)
-        except BaseException as error:
-            if report is not None:
-                report.status, report.error = "failed", f"{type(error).__name__}: {error}"
-            raise
-        finally:
-            if report is not None:
-                self._finish(report)
+    def process_endofpipe(self) -> None:
+        """After the last input line: replay rejects if no sink did, then write the report."""
+        self.writer.replay_rejects()
+        super().process_endofpipe()
+        self.writer.report.status = "completed"
+        self._finish()
 
-    def _finish(self, report: RunReport) -> None:
+    def _finish(self) -> None:
+        """Flush the rejects file and write the report, once; also run at exit after a failure."""
         writer = self.writer
+        report = writer.report
+        if self._finished:
+            return
+        self._finished = True
+        if report.status == "running":
+            report.status = "failed"
+            report.error = report.error or "stopped by an error; see the log"
         writer.rejects.flush()
         report.requests_sent = writer.client.requests_sent
         report.writes_sent = writer.client.writes_sent

@@ -54,6 +54,7 @@ class AdminPulseWriter:
         self.rejects = rejects
         self._document_type_ids: dict[str, int] | None = None
         self._records_seen = 0
+        self._replayed = False
 
     # The run's phases.
 
@@ -63,6 +64,9 @@ class AdminPulseWriter:
         Replaying first means a newer record of the same client, arriving in this run's input,
         is written after (and so over) the older one.
         """
+        if self._replayed:
+            return
+        self._replayed = True
         pending = self.rejects.pending()
         if not pending:
             return
@@ -84,12 +88,15 @@ class AdminPulseWriter:
             self._reject(stream, record, key, rejection, replayed=replayed)
             outcome = "rejected"
         except RecordRefused as refusal:
-            rejection = Rejection(
+            refused = Rejection(
                 f"AdminPulse refused the write: {refusal}",
                 "check the relation in AdminPulse; the record is retried by the next run",
             )
-            self._reject(stream, record, key, rejection, replayed=replayed)
+            self._reject(stream, record, key, refused, replayed=replayed)
             outcome = "rejected"
+        except ConfigurationError as error:
+            self.report.status, self.report.error = "failed", error.message
+            raise
         else:
             self.rejects.discard(key)
         self.report.count(stream, outcome)
