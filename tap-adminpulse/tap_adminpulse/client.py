@@ -10,6 +10,7 @@ import typing as t
 from dataclasses import dataclass, field
 from datetime import datetime
 from http import HTTPStatus
+from urllib.parse import urlparse
 
 import requests
 from singer_sdk import RESTStream
@@ -67,7 +68,7 @@ class PacedSession(requests.Session):
         self.pacer = pacer
         self.request_count = 0
 
-    def send(self, request: requests.PreparedRequest, **kwargs: t.Any) -> requests.Response:  # type: ignore[override]
+    def send(self, request: requests.PreparedRequest, **kwargs: t.Any) -> requests.Response:
         """Send one request once the pace allows it."""
         self.pacer.wait()
         self.request_count += 1
@@ -238,8 +239,8 @@ class AdminPulseStream(RESTStream):
 
     def path_of(self, response: requests.Response) -> str:
         """The API path of a response, without the base URL's own path."""
-        full_path = requests.utils.urlparse(response.url).path
-        base_path = requests.utils.urlparse(self.url_base).path
+        full_path = urlparse(response.url).path
+        base_path = urlparse(self.url_base).path
         return full_path.removeprefix(base_path) or "/"
 
     def describe(self, response: requests.Response) -> str:

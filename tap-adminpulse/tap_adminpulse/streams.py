@@ -131,9 +131,11 @@ class RelationsStream(AdminPulseStream):
         for relation in self.by_identifiers(missing):
             yield self.remember(relation, saved_bookmark, emitted, linked)
         self.logger.info(
-            "Relations done: %d emitted, %d of them imported for the first time",
+            "Relations done: %d emitted, %d of them imported for the first time; "
+            "%d AdminPulse requests so far",
             len(emitted),
             len(memory.new_relations),
+            self.tap.paced_session.request_count,
         )
 
     def first_pass(self, template: str | None) -> Iterator[dict]:
@@ -248,9 +250,11 @@ class IdentityDocumentsStream(AdminPulseStream):
                     downloaded += 1
                 yield record
         self.logger.info(
-            "Identity documents: %d of new relations listed, %d files downloaded",
+            "Identity documents: %d of new relations listed, %d files downloaded; "
+            "%d AdminPulse requests so far",
             listed,
             downloaded,
+            self.tap.paced_session.request_count,
         )
 
     def identity_document_types(self) -> list[tuple[int, str]]:

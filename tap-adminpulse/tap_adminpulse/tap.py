@@ -20,6 +20,14 @@ from tap_adminpulse.errors import SetupError
 # sync, which shares the office's token.
 DEFAULT_REQUESTS_PER_MINUTE = 240
 MAX_PAGE_SIZE = api.MAX_PAGE_SIZE
+# The streams in the order they must be synced: relations find out which relations are new,
+# identity documents are read only for those.
+STREAM_TYPES = (
+    streams.UsersStream,
+    streams.DocumentTypesStream,
+    streams.RelationsStream,
+    streams.IdentityDocumentsStream,
+)
 OAUTH_SETTINGS = ("oauth_client_id", "oauth_client_secret", "oauth_refresh_token")
 
 
@@ -107,20 +115,17 @@ class TapAdminPulse(Tap):
         Relations must come before identity documents: the relations stream finds out which
         relations are imported for the first time, and only their documents are read.
         """
-        return [
-            streams.UsersStream(self),
-            streams.DocumentTypesStream(self),
-            streams.RelationsStream(self),
-            streams.IdentityDocumentsStream(self),
-        ]
+        return [stream_type(self) for stream_type in STREAM_TYPES]
 
-    def load_streams(self) -> list[Stream]:
-        """The streams in discovery order; the SDK's default sorts them by name.
+    @property
+    def streams(self) -> dict[str, Stream]:
+        """The streams in discovery order, which is the order they are synced in.
 
-        Sorted by name, identity_documents would run before relations, with no relation yet
-        known to be new. No stream here has a parent, so nothing else is lost.
+        The SDK sorts streams by name, which would sync identity_documents before relations,
+        with no relation yet known to be new.
         """
-        return self.discover_streams()
+        order = [stream.name for stream in STREAM_TYPES]
+        return dict(sorted(super().streams.items(), key=lambda item: order.index(item[0])))
 
     @cached_property
     def authenticator(self) -> BearerTokenAuthenticator | RefreshTokenAuthenticator:
@@ -170,13 +175,8 @@ class TapAdminPulse(Tap):
             )
         return PacedSession(RequestPacer(budget))
 
-    def sync_all(self) -> None:
-        """Sync every stream, then say how many requests the run cost."""
-        super().sync_all()
-        self.logger.info("AdminPulse requests this run: %d", self.paced_session.request_count)
-
     @classmethod
-    def invoke(cls, *args: t.Any, **kwargs: t.Any) -> None:  # type: ignore[override]
+    def invoke(cls, *args: t.Any, **kwargs: t.Any) -> None:
         """Run the tap; a setup mistake ends it with one line naming the setting, no traceback."""
         try:
             super().invoke(*args, **kwargs)

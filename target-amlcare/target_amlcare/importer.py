@@ -230,7 +230,7 @@ class Import:
         if relation["status"] not in self.settings.import_statuses:
             return f"status_{relation['status']}"
         end = relation.get("endDate")
-        ended = bool(end) and date.fromisoformat(end[:10]) < self.settings.today
+        ended = end is not None and date.fromisoformat(end[:10]) < self.settings.today
         if ended and not self.settings.include_ended_relations:
             return "ended"
         return None

@@ -165,7 +165,7 @@ class TargetAMLCare(Target):
         super()._write_state_message(state)
 
     @classmethod
-    def invoke(cls, *args: t.Any, **kwargs: t.Any) -> None:  # type: ignore[override]
+    def invoke(cls, *args: t.Any, **kwargs: t.Any) -> None:
         """Run the target; a setup mistake or an unreachable AMLCare ends it in one line."""
         try:
             super().invoke(*args, **kwargs)
