@@ -411,6 +411,8 @@ def test_a_second_run_creates_nothing_writes_nothing_and_downloads_no_identity_d
     assert content == []
     assert amlcare_state(imported.after_second) == amlcare_state(imported.after_first)
     assert imported.reports[-1]["counts"].get("created", 0) == 0
+    # The first run's rejects were replayed, and rejected again without a write.
+    assert imported.reports[-1]["counts"]["replayed"] >= len(imported.expected.rejected)
 
 
 def test_with_faults_the_import_ends_in_the_same_amlcare_state_as_a_clean_run(
