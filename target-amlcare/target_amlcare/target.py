@@ -96,8 +96,6 @@ class TargetAMLCare(Target):
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         super().__init__(*args, **kwargs)
-        # Sinks must drain in stream order: relations before identity documents.
-        self.max_parallelism = 1
         dry_run = bool(self.config.get("dry_run"))
         self.report_dir = Path(self.config.get("report_dir") or "output/reports/target-amlcare")
         self.report = RunReport(mode="preflight" if dry_run else "import", dry_run=dry_run)
