@@ -4,7 +4,8 @@ What AMLCare is known to do shapes the rules: each person is stored once, keyed 
 register number, each company by KBO number; a second create with a known key is refused (409,
 naming the existing client) and records with different keys are never merged; invalid numbers and
 e-mail addresses are refused with a reason (422); documents move created → submitted → signed,
-each step a new version. Every record carries `updated_at`, and the incremental lists page by
+each step a new version, and every version keeps its file and the status it was made in. Every
+record carries `updated_at`, and the incremental lists page by
 (updated_at, id) with an opaque cursor, so records sharing a timestamp are never skipped.
 """
 
@@ -35,6 +36,7 @@ from amlsync_sandbox.service import (
     retry_after_seconds,
     scaled_limit,
 )
+from amlsync_sandbox.world import next_version_file
 
 SERVICE = "amlcare"
 # Our partner API's limit [our spec]: 1200 calls a minute per API key.
@@ -395,7 +397,9 @@ def _register_routes(app: Flask, state: ServiceState) -> None:
                     )
             now = _write_time(conn, "am_documents")
             document["created_at"] = document["updated_at"] = now
-            storage.AM_DOCUMENTS.insert(conn, document, content)
+            document["versions"] = [_version_entry(document, now)]
+            storage.AM_DOCUMENTS.insert(conn, document)
+            storage.AM_DOCUMENT_FILES.put(conn, document["id"], document["version"], content)
         return _record_response(document, 201)
 
     @app.get("/v1/documents/<id>")
@@ -406,12 +410,13 @@ def _register_routes(app: Flask, state: ServiceState) -> None:
     @app.get("/v1/documents/<id>/content")
     @authorised
     def document_content(id: str) -> Response:
-        conn = database()
-        document = _document_or_404(conn, id)
-        content = storage.AM_DOCUMENTS.get_content(conn, id) or b""
-        response = Response(content, mimetype=document["content_type"])
-        response.headers["Content-Disposition"] = f'attachment; filename="{document["file_name"]}"'
-        return response
+        document = _document_or_404(database(), id)
+        return _version_file(document, document["version"])
+
+    @app.get("/v1/documents/<id>/versions/<int:version>/content")
+    @authorised
+    def document_version_content(id: str, version: int) -> Response:
+        return _version_file(_document_or_404(database(), id), version)
 
     @app.post("/v1/documents/<id>/submit")
     @authorised
@@ -436,6 +441,28 @@ def _document_or_404(conn: sqlite3.Connection, document_id: str) -> dict[str, An
     if document is None:
         raise ApiError(404, "not_found", f"no document {document_id}")
     return document
+
+
+def _version_file(document: dict[str, Any], version: int) -> Response:
+    """The file of one version of a document, named as that version was named."""
+    entry = next((item for item in document["versions"] if item["version"] == version), None)
+    content = storage.AM_DOCUMENT_FILES.get(database(), document["id"], version)
+    if entry is None or content is None:
+        raise ApiError(404, "not_found", f"document {document['id']} has no version {version}")
+    response = Response(content, mimetype=document["content_type"])
+    response.headers["Content-Disposition"] = f'attachment; filename="{entry["file_name"]}"'
+    return response
+
+
+def _version_entry(document: dict[str, Any], now: str) -> dict[str, Any]:
+    """How a document lists its current version among its versions."""
+    return {
+        "version": document["version"],
+        "status": document["status"],
+        "file_name": document["file_name"],
+        "size": document["size"],
+        "created_at": now,
+    }
 
 
 def _optional_text(body: dict[str, Any], name: str) -> str | None:
@@ -674,7 +701,11 @@ def _new_document(client: dict[str, Any]) -> tuple[dict[str, Any], bytes]:
 
 
 def _advance_document(document_id: str, action: str) -> Response:
-    """Move a document one status on; the file of the new version records the step."""
+    """Move a document one status on, as a new version beside the ones before it.
+
+    The new version's file is the previous one with the step recorded in it; the earlier
+    versions and their files stay as they were.
+    """
     source, target = TRANSITIONS[action]
     conn = database()
     with storage.write_transaction(conn):
@@ -688,9 +719,10 @@ def _advance_document(document_id: str, action: str) -> Response:
             )
         now = _write_time(conn, "am_documents")
         version = document["version"] + 1
-        content = storage.AM_DOCUMENTS.get_content(conn, document_id) or b""
-        content += f"\n% amlcare-sandbox: version {version}, {target} at {now}\n".encode()
+        previous = storage.AM_DOCUMENT_FILES.get(conn, document_id, document["version"]) or b""
+        content = next_version_file(previous, version, target, now)
         document.update(status=target, version=version, size=len(content), updated_at=now)
+        document["versions"] = [*document["versions"], _version_entry(document, now)]
         storage.AM_DOCUMENTS.replace(conn, document)
-        storage.AM_DOCUMENTS.set_content(conn, document_id, content)
+        storage.AM_DOCUMENT_FILES.put(conn, document_id, version, content)
     return _record_response(document)

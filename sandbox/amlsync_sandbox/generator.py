@@ -63,7 +63,8 @@ enough of them), and records the count it actually made in `meta["defects"]`.
   AMLCare client. Two in three of those were made by an earlier import (`external_ref` = the
   relation's `uniqueIdentifier`, `import_status` complete, identity cards copied as
   `adminpulse_import` documents); the rest were entered by hand in AMLCare. They carry their
-  own responsible, CAP, risk level and a few documents in every status. A pre-existing
+  own responsible, CAP, risk level and a few documents in every status, each with the file of
+  every version. A pre-existing
   company's role holders are in AMLCare too, with their roles, so a few more clients than the
   rate (person clients who hold a role there) end up already in AMLCare.
 - `amlcare_import_pending`: a client whose earlier import died half-way (`import_status`
@@ -106,7 +107,7 @@ from faker.providers.person.fr_BE import Provider as FrenchBelgianNames
 from faker.providers.person.nl_BE import Provider as DutchBelgianNames
 from stdnum.be import bis, nn, vat
 
-from amlsync_sandbox.world import base_world
+from amlsync_sandbox.world import base_world, next_version_file
 
 # "Now" for every generated world, so that a seed gives the same world on any day.
 REFERENCE_NOW = datetime(2026, 11, 30, 17, 0, 0)
@@ -236,6 +237,36 @@ def adminpulse_timestamp(moment: datetime) -> str:
 def amlcare_timestamp(moment: datetime) -> str:
     """Write a moment as AMLCare does: ISO-8601 UTC with microseconds and `Z`."""
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _document_versions(
+    file_name: str, encoded: str, size: int, status: str, created: datetime, updated: datetime
+) -> list[dict[str, Any]]:
+    """Every version of an AMLCare document up to `status`, each with its file.
+
+    As AMLCare makes them: the created file, then the previous file with a marker per step. A
+    signed document was submitted half-way between its creation and its signature: taking that
+    moment without a random draw leaves the rest of the world as earlier generators made it.
+    """
+    versions = [(1, "created", created, encoded, size)]
+    steps = {"submitted": [("submitted", updated)]}.get(status, [])
+    if status == "signed":
+        steps = [("submitted", created + (updated - created) / 2), ("signed", updated)]
+    file = base64.b64decode(encoded)
+    for number, (step, moment) in enumerate(steps, start=2):
+        file = next_version_file(file, number, step, amlcare_timestamp(moment))
+        versions.append((number, step, moment, base64.b64encode(file).decode("ascii"), len(file)))
+    return [
+        {
+            "version": number,
+            "status": step,
+            "file_name": file_name,
+            "size": length,
+            "created_at": amlcare_timestamp(moment),
+            "content": content,
+        }
+        for number, step, moment, content, length in versions
+    ]
 
 
 def _weighted(rng: random.Random, choices: Sequence[tuple[str, int]]) -> str:
@@ -1178,6 +1209,7 @@ class _OfficeBuilder:
             encoded, size = base64.b64encode(content).decode("ascii"), len(content)
         created = self._moment_after(after)
         updated = created if status == "created" else self._moment_after(created)
+        versions = _document_versions(file_name, encoded, size, status, created, updated)
         self.amlcare_documents.append(
             {
                 "id": self.ids.new("do"),
@@ -1189,12 +1221,12 @@ class _OfficeBuilder:
                 "version": DOCUMENT_VERSION[status],
                 "file_name": file_name,
                 "content_type": content_type,
-                "size": size,
+                "size": versions[-1]["size"],
                 "origin": "adminpulse_import" if source is not None else "amlcare",
                 "external_ref": str(source["id"]) if source is not None else None,
                 "created_at": amlcare_timestamp(created),
                 "updated_at": amlcare_timestamp(updated),
-                "content": encoded,
+                "versions": versions,
             }
         )
 

@@ -4,6 +4,8 @@ Every process (the server, the CLI, the tests) opens the same file. WAL mode let
 on while a writer commits, and the busy timeout makes a second writer wait instead of failing.
 Each resource is a table with indexed columns for what the services filter and sort on, plus the
 record itself as JSON, kept exactly as loaded or written so that a dump gives it back unchanged.
+Files sit beside their record: an AdminPulse document's in its row, each version's of an AMLCare
+document in a table of versions, since AMLCare keeps every version.
 """
 
 from __future__ import annotations
@@ -29,7 +31,8 @@ from amlsync_sandbox.world import (
     base_world,
 )
 
-SCHEMA_VERSION = 1
+# 2: AMLCare documents keep the file of every version (am_document_versions).
+SCHEMA_VERSION = 2
 # A writer waits this long for another process's transaction before giving up loudly.
 BUSY_TIMEOUT_SECONDS = 30
 
@@ -96,9 +99,13 @@ CREATE INDEX am_relations_person ON am_relations (person_id);
 CREATE TABLE am_documents (
     seq INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, client_id TEXT NOT NULL, kind TEXT NOT NULL,
     status TEXT NOT NULL, external_ref TEXT, updated_at TEXT NOT NULL, body TEXT NOT NULL,
-    content BLOB NOT NULL, UNIQUE (client_id, external_ref)
+    UNIQUE (client_id, external_ref)
 );
 CREATE INDEX am_documents_updated ON am_documents (updated_at, id);
+CREATE TABLE am_document_versions (
+    document_id TEXT NOT NULL, version INTEGER NOT NULL, content BLOB NOT NULL,
+    PRIMARY KEY (document_id, version)
+);
 """
 
 
@@ -162,11 +169,47 @@ def _match_key(field: str, normalise: Callable[[str | None], str | None]) -> Ext
 
 
 @dataclass(frozen=True)
+class VersionFiles:
+    """The file of each version of a record that keeps its versions, one row per version.
+
+    The record's own body lists its versions (number, status, name, size, time); only the bytes
+    live here, so lists answer without touching them.
+    """
+
+    table: str
+
+    def put(self, conn: sqlite3.Connection, record_id: str, version: int, content: bytes) -> None:
+        """Store the file of a new version."""
+        conn.execute(
+            f"INSERT INTO {self.table} (document_id, version, content) VALUES (?, ?, ?)",  # noqa: S608
+            (record_id, version, content),
+        )
+
+    def get(self, conn: sqlite3.Connection, record_id: str, version: int) -> bytes | None:
+        """The file of one version, or None when there is no such version."""
+        row = conn.execute(
+            f"SELECT content FROM {self.table} WHERE document_id = ? AND version = ?",  # noqa: S608
+            (record_id, version),
+        ).fetchone()
+        return bytes(row[0]) if row else None
+
+    def every(self, conn: sqlite3.Connection) -> dict[tuple[str, int], bytes]:
+        """Every stored file, by (record id, version)."""
+        rows = conn.execute(f"SELECT document_id, version, content FROM {self.table}")  # noqa: S608
+        return {(row[0], row[1]): bytes(row[2]) for row in rows}
+
+    def clear(self, conn: sqlite3.Connection) -> None:
+        """Forget every file."""
+        conn.execute(f"DELETE FROM {self.table}")  # noqa: S608
+
+
+@dataclass(frozen=True)
 class Resource:
     """One kind of record of one service, and the table that holds it.
 
     The first column is the record's key. Extractors both fill the indexed columns and check
-    that a loaded record has what the services rely on.
+    that a loaded record has what the services rely on. A record has no file, one file in its
+    row (`has_content`), or one file per version in `version_files`.
     """
 
     service: str
@@ -175,6 +218,7 @@ class Resource:
     columns: tuple[tuple[str, Extractor], ...]
     has_content: bool = False
     checks: tuple[Extractor, ...] = ()
+    version_files: VersionFiles | None = None
 
     @property
     def key_column(self) -> str:
@@ -353,6 +397,8 @@ AM_RELATIONS = Resource(
         ("updated_at", _text("updated_at", pattern=_AM_TIME)),
     ),
 )
+AM_DOCUMENT_STATUSES = ("created", "submitted", "signed")
+AM_DOCUMENT_FILES = VersionFiles("am_document_versions")
 AM_DOCUMENTS = Resource(
     _AM,
     "documents",
@@ -361,11 +407,11 @@ AM_DOCUMENTS = Resource(
         ("id", _text("id")),
         ("client_id", _text("client_id")),
         ("kind", _text("kind")),
-        ("status", _text("status", choices=("created", "submitted", "signed"))),
+        ("status", _text("status", choices=AM_DOCUMENT_STATUSES)),
         ("external_ref", _text("external_ref", optional=True)),
         ("updated_at", _text("updated_at", pattern=_AM_TIME)),
     ),
-    has_content=True,
+    version_files=AM_DOCUMENT_FILES,
 )
 
 RESOURCES: tuple[Resource, ...] = (
@@ -497,21 +543,27 @@ def load_world(conn: sqlite3.Connection, world: Any) -> None:
     with write_transaction(conn):
         for resource in RESOURCES:
             conn.execute(f"DELETE FROM {resource.table}")  # noqa: S608
+            if resource.version_files is not None:
+                resource.version_files.clear(conn)
         conn.execute("DELETE FROM world_meta")
         conn.executemany(
             "INSERT INTO world_meta (name, value) VALUES (?, ?)",
             [("format", encode_json(world["format"])), ("meta", encode_json(world["meta"]))],
         )
         for resource in RESOURCES:
-            rows = [
-                _loaded_row(resource, index, item)
-                for index, item in enumerate(world[resource.service][resource.name])
-            ]
+            rows, files = [], []
+            for index, item in enumerate(world[resource.service][resource.name]):
+                row, versions = _loaded_row(resource, index, item)
+                rows.append(row)
+                files += [(row[0], version, content) for version, content in versions]
             try:
                 conn.executemany(resource.insert_sql(), rows)
             except sqlite3.IntegrityError as error:
                 where = f"{resource.service}.{resource.name}"
                 raise WorldError(f"{where}: duplicate value ({error})") from error
+            if resource.version_files is not None:
+                for record_id, version, content in files:
+                    resource.version_files.put(conn, record_id, version, content)
         for problem, query in _REFERENCE_CHECKS:
             offenders = [row[0] for row in conn.execute(query)]
             if offenders:
@@ -538,20 +590,86 @@ def _check_shape(world: Any) -> None:
                 raise WorldError(f"{service}.{name} must be a list")
 
 
-def _loaded_row(resource: Resource, index: int, item: Any) -> tuple[Any, ...]:
+def _loaded_row(
+    resource: Resource, index: int, item: Any
+) -> tuple[tuple[Any, ...], list[tuple[int, bytes]]]:
+    """The table row of a loaded record, and the files of its versions if it keeps them."""
     where = f"{resource.service}.{resource.name}[{index}]"
     if not isinstance(item, dict):
         raise WorldError(f"{where}: must be an object")
     body = dict(item)
     content = None
+    versions: list[tuple[int, bytes]] = []
     try:
         if resource.has_content:
             content = _decode_content(body.pop("content", None))
-            if body.get("size", len(content)) != len(content):
-                raise WorldError(f'"size" is {body["size"]} but "content" has {len(content)} bytes')
-        return resource.row(body, content)
+            _check_size(body, content)
+        if resource.version_files is not None:
+            versions = _loaded_versions(body)
+        return resource.row(body, content), versions
     except WorldError as error:
         raise WorldError(f"{where}: {error}") from None
+
+
+def _check_size(body: dict[str, Any], content: bytes) -> None:
+    if body.get("size", len(content)) != len(content):
+        raise WorldError(f'"size" is {body["size"]} but "content" has {len(content)} bytes')
+
+
+def _loaded_versions(body: dict[str, Any]) -> list[tuple[int, bytes]]:
+    """Take the files out of a document's `versions`, checking the list; `body` is changed.
+
+    A document written before versions were kept has a `content` of its own and no `versions`:
+    it is taken as holding only its current version, made when the document was last updated.
+    """
+    version = _integer("version")(body)
+    status = _text("status", choices=AM_DOCUMENT_STATUSES)(body)
+    updated_at = _text("updated_at", pattern=_AM_TIME)(body)
+    if "versions" not in body:
+        content = _decode_content(body.pop("content", None))
+        _check_size(body, content)
+        body["versions"] = [
+            {
+                "version": version,
+                "status": status,
+                "file_name": body.get("file_name"),
+                "size": len(content),
+                "created_at": updated_at,
+            }
+        ]
+        return [(version, content)]
+    if "content" in body:
+        raise WorldError('a document with "versions" carries each file in its version entry')
+
+    entries = body["versions"]
+    if not isinstance(entries, list) or not entries:
+        raise WorldError('"versions" must be a non-empty list')
+    files: list[tuple[int, bytes]] = []
+    listed = []
+    for position, item in enumerate(entries):
+        if not isinstance(item, dict):
+            raise WorldError(f"versions[{position}] must be an object")
+        entry = dict(item)
+        try:
+            content = _decode_content(entry.pop("content", None))
+            _check_size(entry, content)
+            number = _integer("version")(entry)
+            _text("status", choices=AM_DOCUMENT_STATUSES)(entry)
+            _text("file_name")(entry)
+            _text("created_at", pattern=_AM_TIME)(entry)
+        except WorldError as error:
+            raise WorldError(f"versions[{position}]: {error}") from None
+        if files and number <= files[-1][0]:
+            raise WorldError(f"versions[{position}]: versions must be listed oldest first")
+        files.append((number, content))
+        listed.append(entry)
+
+    current = listed[-1]
+    if (current["version"], current["status"]) != (version, status):
+        raise WorldError('the last of "versions" must be the document\'s version and status')
+    _check_size(body, files[-1][1])
+    body["versions"] = listed
+    return files
 
 
 def _decode_content(value: Any) -> bytes:
@@ -583,14 +701,23 @@ def dump_service(conn: sqlite3.Connection, service: str) -> dict[str, Any]:
         if resource.service != service:
             continue
         columns = "body, content" if resource.has_content else "body"
+        files = resource.version_files.every(conn) if resource.version_files else {}
         items = []
         for row in conn.execute(f"SELECT {columns} FROM {resource.table} ORDER BY seq"):  # noqa: S608
             item = json.loads(row[0])
             if resource.has_content:
-                item["content"] = base64.b64encode(row[1]).decode("ascii")
+                item["content"] = _encode_content(row[1])
+            if resource.version_files is not None:
+                record_id = item[resource.key_column]
+                for entry in item["versions"]:
+                    entry["content"] = _encode_content(files[(record_id, entry["version"])])
             items.append(item)
         half[resource.name] = items
     return half
+
+
+def _encode_content(content: bytes) -> str:
+    return base64.b64encode(content).decode("ascii")
 
 
 def record_counts(conn: sqlite3.Connection, service: str) -> dict[str, int]:

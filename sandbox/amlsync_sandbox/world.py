@@ -87,6 +87,15 @@ _BASE_WORLD: dict[str, Any] = {
 }
 
 
+def next_version_file(previous: bytes, version: int, status: str, at: str) -> bytes:
+    """The file of a document's new version, as the sandbox makes it.
+
+    A marker line appended to the previous file, so every version differs in content and size
+    and says which one it is; the generator and the AMLCare service both make versions this way.
+    """
+    return previous + f"\n% amlcare-sandbox: version {version}, {status} at {at}\n".encode()
+
+
 def base_world() -> dict[str, Any]:
     """Return the minimal world: default credentials and document types, no clients.
 

@@ -7,6 +7,7 @@ never read back from `meta`; `meta` is then checked against the measurement.
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import re
 import time
@@ -51,8 +52,9 @@ AMLCARE_CLIENT_KEYS = {
 AMLCARE_RELATION_KEYS = {"id", "company_id", "person_id", "role", "created_at", "updated_at"}
 AMLCARE_DOCUMENT_KEYS = {
     "id", "client_id", "client_type", "client_key", "kind", "status", "version", "file_name",
-    "content_type", "size", "origin", "external_ref", "created_at", "updated_at", "content",
+    "content_type", "size", "origin", "external_ref", "created_at", "updated_at", "versions",
 }  # fmt: skip
+AMLCARE_VERSION_KEYS = {"version", "status", "file_name", "size", "created_at", "content"}
 
 
 @pytest.fixture(scope="module")
@@ -554,9 +556,29 @@ def test_clients_already_in_amlcare_have_their_own_compliance_state(world, relat
     assert {c["import_status"] for c in clients} == {"complete", "pending", None}
     magic = {"application/pdf": b"%PDF-", "image/jpeg": b"\xff\xd8\xff"}
     for document in amlcare["documents"]:
-        content = base64.b64decode(document["content"])
-        assert len(content) == document["size"]
-        assert content.startswith(magic[document["content_type"]])
+        versions = document["versions"]
+        assert all(set(version) == AMLCARE_VERSION_KEYS for version in versions)
+        files = [base64.b64decode(version["content"]) for version in versions]
+        assert [len(file) for file in files] == [version["size"] for version in versions]
+        assert files[-1].startswith(magic[document["content_type"]])
+        assert len(files[-1]) == document["size"]
+
+
+def test_amlcare_documents_keep_every_version_up_to_their_status(world):
+    steps = ["created", "submitted", "signed"]
+    for document in world["amlcare"]["documents"]:
+        versions = document["versions"]
+        assert [v["version"] for v in versions] == list(range(1, document["version"] + 1))
+        assert [v["status"] for v in versions] == steps[: document["version"]]
+        assert versions[0]["created_at"] == document["created_at"]
+        assert versions[-1]["created_at"] == document["updated_at"]
+        moments = [v["created_at"] for v in versions]
+        assert moments == sorted(moments)
+        assert all(AMLCARE_TIMESTAMP.match(moment) for moment in moments)
+        files = [base64.b64decode(v["content"]) for v in versions]
+        for earlier, later in itertools.pairwise(files):
+            assert later.startswith(earlier)
+            assert later != earlier
 
 
 def test_import_made_clients_point_back_to_their_relation_and_cards(world, relations):

@@ -156,6 +156,7 @@ def test_every_route_answers_as_the_openapi_document_says(api):
     assert api.call("GET", f"/documents/{document_id}/content").status_code == 200
     assert api.call("POST", f"/documents/{document_id}/submit").status_code == 200
     assert api.call("POST", f"/documents/{document_id}/sign").status_code == 200
+    assert api.call("GET", f"/documents/{document_id}/versions/2/content").status_code == 200
 
     # The errors, each in the documented error shape.
     assert api.call("GET", "/clients", key=None).status_code == 401
@@ -165,6 +166,8 @@ def test_every_route_answers_as_the_openapi_document_says(api):
     assert api.create_client(type="person", key="12345678901", name="X").status_code == 422
     assert api.call("POST", f"/documents/{document_id}/sign").status_code == 409
     assert api.call("GET", "/documents/doc_missing/content").status_code == 404
+    assert api.call("GET", f"/documents/{document_id}/versions/4/content").status_code == 404
+    assert api.call("GET", "/documents/doc_missing/versions/1/content").status_code == 404
     assert api.call("POST", "/documents/doc_missing/submit").status_code == 404
 
     counted = {(row["method"], row["endpoint"]) for row in api.sandbox.requests("amlcare")}
@@ -409,6 +412,46 @@ def test_documents_move_created_submitted_signed_with_a_new_version_each(api):
     assert api.call("POST", f"/documents/{created['id']}/submit").status_code == 409
     listed = api.call("GET", "/documents?status=signed").json()["items"]
     assert [d["id"] for d in listed] == [created["id"]]
+
+
+def test_every_version_keeps_its_status_and_its_file(api):
+    person = api.create_client(type="person", key=NRN_A, name="An Peeters").json()["id"]
+    created = api.call(
+        "POST",
+        f"/clients/{person}/documents",
+        data={"kind": "identification_form", "file_name": "form.pdf"},
+        files={"file": ("form.pdf", b"%PDF-1.4 identification form")},
+    ).json()
+    submitted = api.call("POST", f"/documents/{created['id']}/submit").json()
+    signed = api.call("POST", f"/documents/{created['id']}/sign").json()
+
+    listed = api.call("GET", "/documents").json()["items"]
+    assert listed == [signed]
+    assert [(v["version"], v["status"]) for v in signed["versions"]] == [
+        (1, "created"),
+        (2, "submitted"),
+        (3, "signed"),
+    ]
+    assert [v["created_at"] for v in signed["versions"]] == [
+        created["created_at"],
+        submitted["updated_at"],
+        signed["updated_at"],
+    ]
+    files = [
+        api.call("GET", f"/documents/{created['id']}/versions/{number}/content")
+        for number in (1, 2, 3)
+    ]
+    assert files[0].content == b"%PDF-1.4 identification form"
+    assert b"version 2, submitted" in files[1].content
+    assert files[2].content.startswith(files[1].content)
+    assert b"version 3, signed" in files[2].content
+    assert [len(f.content) for f in files] == [v["size"] for v in signed["versions"]]
+    assert all(f.headers["Content-Type"] == "application/pdf" for f in files)
+    current = api.call("GET", f"/documents/{created['id']}/content")
+    assert current.content == files[2].content
+
+    missing = api.call("GET", f"/documents/{created['id']}/versions/4/content")
+    assert (missing.status_code, error_of(missing)["code"]) == (404, "not_found")
 
 
 def test_an_upload_with_a_known_external_ref_is_refused(api):

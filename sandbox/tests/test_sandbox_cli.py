@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from amlsync_sandbox.testing import SandboxProcess, free_port
 from amlsync_sandbox.world import base_world
 from sandbox_worlds import (
@@ -25,6 +26,7 @@ from sandbox_worlds import (
 
 # The brief's bound for seeding 10,000 clients, generator included.
 SEED_10K_SECONDS = 60
+LATER_MOMENT = "2026-02-04T08:00:00.000000Z"
 
 
 def sandbox_cli(db: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -121,8 +123,51 @@ def rich_world() -> dict[str, Any]:
                 "external_ref": "1",
                 "created_at": moment,
                 "updated_at": moment,
-                "content": "/9j/2Q==",
-            }
+                "versions": [
+                    {
+                        "version": 1,
+                        "status": "created",
+                        "file_name": "kaart.jpg",
+                        "size": 4,
+                        "created_at": moment,
+                        "content": "/9j/2Q==",
+                    }
+                ],
+            },
+            {
+                "id": "doc_2",
+                "client_id": "cl_c",
+                "client_type": "company",
+                "client_key": company,
+                "kind": "identification_form",
+                "status": "submitted",
+                "version": 2,
+                "file_name": "formulier-ça.pdf",
+                "content_type": "application/pdf",
+                "size": 6,
+                "origin": "amlcare",
+                "external_ref": None,
+                "created_at": moment,
+                "updated_at": LATER_MOMENT,
+                "versions": [
+                    {
+                        "version": 1,
+                        "status": "created",
+                        "file_name": "formulier-ça.pdf",
+                        "size": 5,
+                        "created_at": moment,
+                        "content": "JVBERi0=",
+                    },
+                    {
+                        "version": 2,
+                        "status": "submitted",
+                        "file_name": "formulier-ça.pdf",
+                        "size": 6,
+                        "created_at": LATER_MOMENT,
+                        "content": "JVBERi0x",
+                    },
+                ],
+            },
         ],
     )
     world["meta"] = {"seed": 7, "defects": {"person_without_nrn": 0}, "note": "één"}
@@ -178,6 +223,14 @@ def _broken(change: str) -> dict[str, Any]:
         world["adminpulse"]["tokens"][0]["expiresAt"] = "2030-01-01"
     elif change == "timestamp format":
         world["amlcare"]["clients"][0]["updated_at"] = "2026-02-03T04:05:06Z"
+    elif change == "version without file":
+        del world["amlcare"]["documents"][1]["versions"][0]["content"]
+    elif change == "versions out of order":
+        world["amlcare"]["documents"][1]["versions"].reverse()
+    elif change == "current version missing":
+        world["amlcare"]["documents"][1]["versions"].pop()
+    elif change == "file beside versions":
+        world["amlcare"]["documents"][1]["content"] = "JVBERi0x"
     return world
 
 
@@ -192,6 +245,10 @@ def _broken(change: str) -> dict[str, Any]:
         ("dangling reference", "person_id is not a person client"),
         ("timestamp format", "amlcare.clients[0]"),
         ("token expiry", 'adminpulse.tokens[0]: "expiresAt" must match'),
+        ("version without file", 'amlcare.documents[1]: versions[0]: "content" must be'),
+        ("versions out of order", "versions[1]: versions must be listed oldest first"),
+        ("current version missing", 'the last of "versions" must be the document'),
+        ("file beside versions", "carries each file in its version entry"),
     ],
 )
 def test_an_invalid_world_is_refused_and_the_old_one_kept(tmp_path, change, words):
@@ -201,6 +258,32 @@ def test_an_invalid_world_is_refused_and_the_old_one_kept(tmp_path, change, word
     assert refused.returncode == 2
     assert words in refused.stderr
     assert json.loads(sandbox_cli(db, "dump").stdout) == base_world()
+
+
+def test_a_document_without_versions_loads_as_its_current_version_alone(sandbox):
+    """Worlds written before AMLCare documents kept their versions still load."""
+    world = rich_world()
+    form = world["amlcare"]["documents"][1]
+    current = form.pop("versions")[-1]
+    form["content"] = current["content"]
+
+    sandbox.load(world)
+
+    served = requests.get(
+        f"{sandbox.amlcare_url}/documents/doc_2",
+        headers={"Authorization": f"Bearer {sandbox.amlcare_key}"},
+        timeout=30,
+    ).json()
+    assert served["versions"] == [{k: v for k, v in current.items() if k != "content"}]
+    old_file = requests.get(
+        f"{sandbox.amlcare_url}/documents/doc_2/versions/1/content",
+        headers={"Authorization": f"Bearer {sandbox.amlcare_key}"},
+        timeout=30,
+    )
+    assert old_file.status_code == 404
+    dumped = sandbox.dump("amlcare")["documents"][1]
+    assert dumped["versions"] == [current]
+    assert "content" not in dumped
 
 
 def test_reset_loads_the_minimal_world(tmp_path):
