@@ -1,7 +1,9 @@
-"""The run report (JSON for machines, Markdown for people) and the rejects file.
+"""The run report (JSON for machines, Markdown and HTML for people) and the rejects file.
 
 The report counts every outcome and lists every problem with the record's business key (a
-national register number masked) and what the office should do about it. The rejects file holds
+national register number masked), where the office fixes it and what to do. The pages for people
+also show the trend of the last runs, read back from the earlier JSON reports in the same
+folder. The rejects file holds
 the records this run could not import, each with its reason, one JSON object a line; the next
 import run reads it back first (see `read_rejects`), so a record is never lost because its
 relation did not change again in AdminPulse.
@@ -9,6 +11,7 @@ relation did not change again in AdminPulse.
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import typing as t
@@ -16,8 +19,11 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from string import Template
 
 REJECTS_FILE = "rejects.jsonl"
+# How many runs the trend shows, this one included: two weeks of nights.
+TREND_RUNS = 14
 
 # What the office should do, per kind of problem. One sentence each, addressed to the office.
 ACTIONS: dict[str, str] = {
@@ -53,6 +59,35 @@ ACTIONS: dict[str, str] = {
     ),
     "identity_document_not_downloaded": (
         "Run the import with include_document_content on; the tap did not send the file."
+    ),
+}
+
+# Where the office makes the fix, per kind of problem: the system, then the record or setting.
+WHERE: dict[str, str] = {
+    "contract_violation": "Meltano project: the tap's output or the stream maps in meltano.yml",
+    "invalid_identifier": (
+        "AdminPulse, the client's relation: KBO number (companies, sole proprietors) or "
+        "national register number (persons)"
+    ),
+    "role_holder_not_importable": (
+        "AdminPulse, the company's UBO or director: national register number, or the link"
+    ),
+    "linked_relation_missing": "AdminPulse, the company's linked relations",
+    "link_without_counterpart": "AMLCare, the company's client file: its roles",
+    "amlcare_refused": "AdminPulse, the client's relation: the field named in the message",
+    "duplicate_key": "AdminPulse, the relations that share one KBO or national register number",
+    "relation_not_imported": "AdminPulse, the relation's status or end date",
+    "responsible_without_amlcare_user": (
+        "AMLCare, internal users (add the e-mail); or AdminPulse, the client's responsibles"
+    ),
+    "client_without_responsible": "AdminPulse, the client's relation: responsibles",
+    "document_type_not_public_by_default": (
+        "AdminPulse, document type settings: the 'public on portal' default of the type"
+    ),
+    "document_type_missing": "AdminPulse, document type settings",
+    "identity_document_not_public": "AdminPulse, the client's documents: 'public on portal'",
+    "identity_document_not_downloaded": (
+        "Meltano project: the tap setting include_document_content"
     ),
 }
 
@@ -123,8 +158,8 @@ class RunReport:
     def __iter__(self) -> t.Iterator[Problem]:
         return iter(self.problems)
 
-    def markdown(self) -> str:
-        """The report for people: counts, then the problems grouped by kind."""
+    def markdown(self, trend: list[TrendRow]) -> str:
+        """The report for people: counts, the problems grouped by kind, the last runs."""
         title = "Preflight (dry run)" if self.dry_run else "Import"
         column = "what the import would do" if self.dry_run else "outcome"
         lines = [
@@ -138,29 +173,184 @@ class RunReport:
             "|---|---:|",
         ]
         lines += [f"| {name.replace('_', ' ')} | {n} |" for name, n in sorted(self.counts.items())]
+        lines += ["", f"## Last {len(trend)} runs", ""]
+        lines += ["| run started (UTC) | created | rejected |", "|---|---:|---:|"]
+        lines += [f"| {row.started} | {row.created} | {row.rejected} |" for row in trend]
         lines.append("")
         if not self.problems:
             lines.append("No problems.")
-        kinds = sorted({problem.kind for problem in self.problems})
-        for kind in kinds:
-            group = [problem for problem in self.problems if problem.kind == kind]
-            lines += ["", f"## {kind.replace('_', ' ').capitalize()} ({len(group)})", ""]
-            lines += [f"What to do: {ACTIONS.get(kind, '')}", ""]
-            lines += [f"- {problem.label}: {problem.message}" for problem in group]
+        for kind, group in self.by_kind().items():
+            lines += ["", f"## {title_of(kind)} ({len(group)})", ""]
+            lines += [f"Where: {WHERE.get(kind, '-')}.", "", f"What to do: {ACTIONS.get(kind, '')}"]
+            lines += [""] + [f"- {problem.label}: {problem.message}" for problem in group]
         return "\n".join(lines) + "\n"
 
+    def by_kind(self) -> dict[str, list[Problem]]:
+        """The problems grouped by kind, kinds in alphabetical order."""
+        groups: dict[str, list[Problem]] = {}
+        for problem in sorted(self.problems, key=lambda problem: problem.kind):
+            groups.setdefault(problem.kind, []).append(problem)
+        return groups
+
+    def html(self, trend: list[TrendRow]) -> str:
+        """The same report as a self-contained page: no script, no file or request beside it."""
+        title = f"AMLCare {'preflight (dry run)' if self.dry_run else 'import'} {self.run_id}"
+        counts = "".join(
+            f"<tr><td>{esc(name.replace('_', ' '))}</td><td class=n>{n}</td></tr>"
+            for name, n in sorted(self.counts.items())
+        )
+        sections = "".join(
+            PROBLEM_SECTION.substitute(
+                title=esc(title_of(kind)),
+                count=len(group),
+                where=esc(WHERE.get(kind, "-")),
+                action=esc(ACTIONS.get(kind, "")),
+                rows="".join(
+                    f"<tr><td>{esc(p.code or p.relation or '-')}</td>"
+                    f"<td class=key>{esc(p.key)}</td><td>{esc(p.message)}</td>"
+                    f"<td>{'rejected' if p.rejected else ''}</td></tr>"
+                    for p in group
+                ),
+            )
+            for kind, group in self.by_kind().items()
+        )
+        return PAGE.substitute(
+            title=esc(title),
+            summary=esc(self.summary()),
+            counts=counts or "<tr><td colspan=2>nothing</td></tr>",
+            problems=sections or "<p>No problems.</p>",
+            runs=len(trend),
+            chart=trend_chart(trend),
+            trend="".join(
+                f"<tr><td>{esc(row.started)}</td><td class=n>{row.created}</td>"
+                f"<td class=n>{row.rejected}</td></tr>"
+                for row in trend
+            ),
+        )
+
+    def summary(self) -> str:
+        """One sentence: what the run did, in the office's words."""
+        verb = "would create" if self.dry_run else "created"
+        return (
+            f"Started {self.started_at:%Y-%m-%d %H:%M:%S} UTC; {verb} "
+            f"{self.counts.get('created', 0)} clients, rejected {self.counts.get('rejected', 0)}"
+            f" records, {len(self.problems)} problems to look at."
+            + (" Nothing was written to AMLCare." if self.dry_run else "")
+        )
+
     def write(self, folder: Path) -> tuple[Path, Path]:
-        """Write `<mode>-<run>.json` and `.md` into the folder, synchronously.
+        """Write `<mode>-<run>.json`, `.md` and `.html` into the folder, synchronously.
+
+        Returns the JSON and the HTML file.
 
         Raises:
             OSError: when the folder cannot be written; the run must then fail loudly.
         """
         folder.mkdir(parents=True, exist_ok=True)
         stem = folder / f"{self.mode}-{self.run_id}"
-        json_path, markdown_path = stem.with_suffix(".json"), stem.with_suffix(".md")
+        json_path = stem.with_suffix(".json")
         write_atomically(json_path, json.dumps(self.as_dict(), indent=2, default=str) + "\n")
-        write_atomically(markdown_path, self.markdown())
-        return json_path, markdown_path
+        trend = read_trend(folder, self.mode)
+        write_atomically(stem.with_suffix(".md"), self.markdown(trend))
+        write_atomically(stem.with_suffix(".html"), self.html(trend))
+        return json_path, stem.with_suffix(".html")
+
+
+@dataclass
+class TrendRow:
+    """One earlier run, as the trend shows it."""
+
+    started: str
+    created: int
+    rejected: int
+
+
+def read_trend(folder: Path, mode: str, runs: int = TREND_RUNS) -> list[TrendRow]:
+    """The last runs of this mode, oldest first, from the JSON reports in the folder.
+
+    Run ids sort by time, so the file names do. A report that cannot be read (a run that died
+    while writing it, a file edited by hand) is left out rather than failing this run.
+    """
+    rows: list[TrendRow] = []
+    for path in sorted(folder.glob(f"{mode}-*.json"))[-runs:]:
+        try:
+            report = json.loads(path.read_text(encoding="utf-8"))
+            counts = report["counts"]
+            started = datetime.fromisoformat(report["started_at"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        rows.append(
+            TrendRow(
+                f"{started:%Y-%m-%d %H:%M}",
+                int(counts.get("created", 0)),
+                int(counts.get("rejected", 0)),
+            )
+        )
+    return rows
+
+
+def esc(value: object) -> str:
+    """Text from the data, safe inside HTML."""
+    return html.escape(str(value), quote=True)
+
+
+def title_of(kind: str) -> str:
+    """A problem kind as a heading: `invalid_identifier` → `Invalid identifier`."""
+    return kind.replace("_", " ").capitalize()
+
+
+def trend_chart(trend: list[TrendRow]) -> str:
+    """Created (green) and rejected (red) per run as inline SVG bars, scaled to the highest."""
+    if not trend:
+        return ""
+    highest = max(max(row.created, row.rejected) for row in trend) or 1
+    step, height = 28, 80
+    bars = []
+    for slot, row in enumerate(trend):
+        for offset, (value, colour) in enumerate(
+            ((row.created, "#2e7d32"), (row.rejected, "#c62828"))
+        ):
+            size = round(height * value / highest)
+            bars.append(
+                f'<rect x="{slot * step + offset * 11}" y="{height - size}" width="10" '
+                f'height="{size}" fill="{colour}"><title>{esc(row.started)}: {value}</title></rect>'
+            )
+    return (
+        f'<svg role="img" aria-label="created and rejected per run" width="{len(trend) * step}" '
+        f'height="{height}">{"".join(bars)}</svg>'
+    )
+
+
+# The page for people. Inline style only, so the file can be mailed or opened anywhere.
+PAGE = Template("""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>$title</title>
+<style>
+body{font:15px/1.45 system-ui,sans-serif;margin:2em auto;max-width:60em;padding:0 1em;color:#222}
+h1{font-size:1.5em}h2{font-size:1.2em;margin-top:1.6em;border-bottom:1px solid #ccc}
+table{border-collapse:collapse;margin:.5em 0}td,th{padding:.25em .7em;border-bottom:1px solid #eee;
+text-align:left;vertical-align:top}.n{text-align:right}dt{font-weight:600}dd{margin:0 0 .4em 0}
+.legend span{display:inline-block;width:.8em;height:.8em;margin:0 .3em 0 1em}
+.key{white-space:nowrap}
+</style></head><body>
+<h1>$title</h1>
+<p>$summary</p>
+<h2>Counts</h2>
+<table><tr><th>outcome</th><th class=n>records</th></tr>$counts</table>
+<h2>Last $runs runs</h2>
+<p class=legend><span style="background:#2e7d32"></span>created
+<span style="background:#c62828"></span>rejected</p>
+$chart
+<table><tr><th>run started (UTC)</th><th class=n>created</th><th class=n>rejected</th></tr>
+$trend</table>
+<h2>Problems</h2>
+$problems
+</body></html>
+""")
+
+PROBLEM_SECTION = Template("""<section><h3>$title ($count)</h3><dl>
+<dt>Where</dt><dd>$where</dd><dt>What to do</dt><dd>$action</dd></dl>
+<table><tr><th>client</th><th>key</th><th>what</th><th></th></tr>$rows</table></section>
+""")
 
 
 def write_atomically(path: Path, text: str) -> None:

@@ -142,11 +142,11 @@ class TargetAMLCare(Target):
             self.report.details["failed"] = f"{type(error).__name__}: {error}"
             self.report.write(self.report_dir)
             raise
-        json_path, _ = self.report.write(self.report_dir)
+        json_path, page = self.report.write(self.report_dir)
         if not self.report.dry_run:
             write_rejects(self.report_dir, self.import_run.rejects)
         counts = ", ".join(f"{name} {n}" for name, n in sorted(self.report.counts.items()))
-        self.logger.info("Run report %s: %s", json_path, counts)
+        self.logger.info("Run report %s (for people: %s): %s", json_path, page.name, counts)
         self.logger.info(
             "%d problems reported; AMLCare requests %d (%d writes)",
             len(self.report.problems),
