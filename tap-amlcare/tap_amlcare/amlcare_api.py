@@ -27,7 +27,13 @@ PARAM_UPDATED_SINCE = "updated_since"
 USERS_PATH = "/users"
 CLIENTS_PATH = "/clients"
 DOCUMENTS_PATH = "/documents"
-DOCUMENT_CONTENT_PATH = "/documents/{document_id}/content"
+# A document lists every version it went through, and each version's file stays at its own path,
+# so versions superseded before this tap came by are read all the same.
+DOCUMENT_VERSIONS_FIELD = "versions"
+DOCUMENT_VERSION_CONTENT_PATH = "/documents/{document_id}/versions/{version}/content"
+# What a version entry says about its version, replacing the document's current values.
+DOCUMENT_VERSION_FIELDS = ("version", "status", "file_name", "size")
+DOCUMENT_VERSION_CREATED_AT = "created_at"
 
 REPLICATION_KEY = "updated_at"
 
@@ -116,16 +122,21 @@ CLIENT_SCHEMA = th.PropertiesList(
 ).to_dict()
 
 DOCUMENT_SCHEMA = th.PropertiesList(
-    th.Property("id", th.StringType, required=True),
+    th.Property("id", th.StringType, required=True, description="The document's id."),
     th.Property("client_id", th.StringType, required=True),
     th.Property("client_type", th.StringType(nullable=True, allowed_values=[*CLIENT_TYPES, None])),
     th.Property("client_key", th.StringType(nullable=True)),
     th.Property("kind", th.StringType(allowed_values=list(DOCUMENT_KINDS)), required=True),
-    th.Property("status", th.StringType(allowed_values=list(DOCUMENT_STATUSES)), required=True),
-    th.Property("version", th.IntegerType, required=True),
-    th.Property("file_name", th.StringType(nullable=True)),
+    th.Property(
+        "status",
+        th.StringType(allowed_values=list(DOCUMENT_STATUSES)),
+        required=True,
+        description="The status the document had when this version was made.",
+    ),
+    th.Property("version", th.IntegerType, required=True, description="This record's version."),
+    th.Property("file_name", th.StringType(nullable=True), description="This version's name."),
     th.Property("content_type", th.StringType(nullable=True)),
-    th.Property("size", th.IntegerType(nullable=True)),
+    th.Property("size", th.IntegerType(nullable=True), description="This version's bytes."),
     th.Property("origin", _nullable_enum(DOCUMENT_ORIGINS)),
     th.Property("external_ref", th.StringType(nullable=True)),
     th.Property(
@@ -135,6 +146,17 @@ DOCUMENT_SCHEMA = th.PropertiesList(
             "The file of this version, base64-encoded; null when include_document_content is off."
         ),
     ),
-    th.Property("created_at", th.DateTimeType(nullable=True)),
-    th.Property("updated_at", th.DateTimeType, required=True),
+    th.Property(
+        "version_created_at",
+        th.DateTimeType,
+        required=True,
+        description="When this version was made.",
+    ),
+    th.Property("created_at", th.DateTimeType(nullable=True), description="The document's."),
+    th.Property(
+        "updated_at",
+        th.DateTimeType,
+        required=True,
+        description="The document's last change (the bookmark), the same for all its versions.",
+    ),
 ).to_dict()

@@ -5,10 +5,15 @@ from __future__ import annotations
 import base64
 import typing as t
 
+from singer_sdk.exceptions import FatalAPIError
+
 from tap_amlcare import amlcare_api
 from tap_amlcare.client import AMLCareStream
 
 if t.TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    import requests
     from singer_sdk.helpers.types import Context
 
 
@@ -33,11 +38,13 @@ class ClientsStream(AMLCareStream):
 
 
 class DocumentsStream(AMLCareStream):
-    """Every document version, with its file when `include_document_content` is on.
+    """One record per document version, with that version's file when `include_document_content`.
 
-    A document's file is fetched right after its list entry; the partner API serves the current
-    version, which is the one the list entry describes unless the document moved on between the
-    two requests (its newer version then follows in a later record).
+    AMLCare keeps every version of a document and its file, so a form submitted and signed
+    between two runs still yields its submitted (unsigned) version. Each record carries the
+    document's fields with the version's own number, status, file name and size; all versions
+    of a document share its `updated_at`, the bookmark, which the inclusive `updated_since`
+    re-reads rather than skips. A version's file never changes, so it matches the record.
     """
 
     name = "documents"
@@ -46,19 +53,50 @@ class DocumentsStream(AMLCareStream):
     replication_key = amlcare_api.REPLICATION_KEY
     schema = amlcare_api.DOCUMENT_SCHEMA
 
+    def parse_response(self, response: requests.Response) -> Iterable[dict[str, t.Any]]:
+        """Each listed document as its versions, oldest first."""
+        for document in super().parse_response(response):
+            yield from self.versions_of(document)
+
+    def versions_of(self, document: dict[str, t.Any]) -> list[dict[str, t.Any]]:
+        """The records of a document's versions.
+
+        Raises:
+            FatalAPIError: the document lists no versions, so some would be lost unnoticed.
+        """
+        entries = document.pop(amlcare_api.DOCUMENT_VERSIONS_FIELD, None)
+        if not entries:
+            msg = (
+                f"AMLCare listed document {document.get('id')} without its versions; "
+                "this tap needs a partner API that lists them"
+            )
+            raise FatalAPIError(msg)
+        records = []
+        for entry in entries:
+            record = dict(document)
+            record.update(
+                {field: entry.get(field) for field in amlcare_api.DOCUMENT_VERSION_FIELDS}
+            )
+            record["version_created_at"] = entry.get(amlcare_api.DOCUMENT_VERSION_CREATED_AT)
+            records.append(record)
+        return records
+
     def post_process(
         self,
         row: dict[str, t.Any],
         context: Context | None = None,  # noqa: ARG002
     ) -> dict[str, t.Any] | None:
-        """Attach the file, base64-encoded, or null when downloads are switched off."""
+        """Attach the version's file, base64-encoded, or null when downloads are switched off."""
         row["content"] = None
         if self.config.get("include_document_content", True):
-            row["content"] = base64.b64encode(self.download(row["id"])).decode("ascii")
+            content = self.download(row["id"], row["version"])
+            row["content"] = base64.b64encode(content).decode("ascii")
         return row
 
-    def download(self, document_id: str) -> bytes:
-        """The file of a document's current version."""
-        path = amlcare_api.DOCUMENT_CONTENT_PATH.format(document_id=document_id)
+    def download(self, document_id: str, version: int) -> bytes:
+        """The file of one version of a document."""
+        path = amlcare_api.DOCUMENT_VERSION_CONTENT_PATH.format(
+            document_id=document_id, version=version
+        )
         request = self.build_prepared_request(method="GET", url=self.url_base + path)
         return self.send_checked(request).content

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from amlsync_sandbox.generator import generate_world
 from faker import Faker
 
@@ -21,6 +22,7 @@ LATER_TIMESTAMP = "2027-06-02T08:00:00.000000Z"
 # Enough clients on one timestamp to span many pages and pass two checkpoints (every 25).
 TIED_CLIENTS = 60
 PAGE_SIZE = 7
+VERSION_CONTENT = "/v1/documents/{id}/versions/{version}/content"
 
 
 def tied_world() -> dict[str, Any]:
@@ -129,18 +131,58 @@ def test_a_run_after_no_change_reads_only_the_records_on_its_bookmarks(sandbox, 
     assert lists == 3
 
 
-def test_documents_carry_their_file_of_the_version_they_describe(sandbox, tmp_path):
+def test_every_document_version_is_a_record_with_its_own_status_and_file(sandbox, tmp_path):
     sandbox.seed(clients=20, seed=3)
     world = sandbox.dump("amlcare")
 
     records, _, _ = run_tap(sandbox, tmp_path)
 
-    stored = {d["id"]: d for d in world["documents"]}
+    stored = {
+        (document["id"], version["version"]): (document, version)
+        for document in world["documents"]
+        for version in document["versions"]
+    }
     documents = [r["record"] for r in records if r["stream"] == "documents"]
-    assert documents
-    for document in documents:
-        assert document["content"] == stored[document["id"]]["content"]
-        assert document["version"] == stored[document["id"]]["version"]
+    assert sorted((d["id"], d["version"]) for d in documents) == sorted(stored)
+    assert {d["status"] for d in documents} == {"created", "submitted", "signed"}
+    for record in documents:
+        document, version = stored[(record["id"], record["version"])]
+        assert record["content"] == version["content"]
+        assert record["status"] == version["status"]
+        assert record["size"] == version["size"]
+        assert record["version_created_at"] == version["created_at"]
+        assert record["updated_at"] == document["updated_at"]
+        assert "versions" not in record
+
+
+def test_a_form_submitted_and_signed_between_two_runs_yields_all_its_versions(sandbox, tmp_path):
+    sandbox.seed(clients=20, seed=3)
+    _, states, _ = run_tap(sandbox, tmp_path)
+    amlcare = requests.Session()
+    amlcare.headers["Authorization"] = f"Bearer {sandbox.amlcare_key}"
+    client_id = sandbox.dump("amlcare")["clients"][0]["id"]
+    form = amlcare.post(
+        f"{sandbox.amlcare_url}/clients/{client_id}/documents",
+        data={"kind": "identification_form", "file_name": "form.pdf"},
+        files={"file": ("form.pdf", b"%PDF-1.4 form")},
+        timeout=30,
+    ).json()
+    for step in ("submit", "sign"):
+        amlcare.post(f"{sandbox.amlcare_url}/documents/{form['id']}/{step}", timeout=30)
+
+    records, _, _ = run_tap(sandbox, tmp_path, state=states[-1])
+
+    versions = [r["record"] for r in records if r["record"].get("id") == form["id"]]
+    assert [(v["version"], v["status"]) for v in versions] == [
+        (1, "created"),
+        (2, "submitted"),
+        (3, "signed"),
+    ]
+    files = [base64.b64decode(v["content"]) for v in versions]
+    assert files[0] == b"%PDF-1.4 form"
+    assert b"version 2, submitted" in files[1]
+    assert b"version 2, submitted" in files[2]
+    assert b"version 3, signed" not in files[1]
 
 
 def test_document_files_are_left_out_when_the_setting_says_so(sandbox, tmp_path):
@@ -149,6 +191,7 @@ def test_document_files_are_left_out_when_the_setting_says_so(sandbox, tmp_path)
     records, _, _ = run_tap(sandbox, tmp_path, include_document_content=False)
 
     assert all(r["record"]["content"] is None for r in records if r["stream"] == "documents")
+    assert sandbox.request_count("amlcare", endpoint=VERSION_CONTENT) == 0
     assert sandbox.request_count("amlcare", endpoint="/v1/documents/{id}/content") == 0
 
 
@@ -161,8 +204,11 @@ def test_rate_limits_and_server_errors_are_retried_until_the_read_is_complete(sa
 
     sandbox.faults("amlcare", clear=True)
     assert sorted(ids(records, "clients")) == sorted(c["id"] for c in expected["clients"])
-    assert len(ids(records, "documents")) == len(expected["documents"])
-    assert "Retrying" in stderr
+    versions = sum(len(document["versions"]) for document in expected["documents"])
+    assert len(ids(records, "documents")) == versions
+    # Every faulted answer was retried once; a fixed count would fail on a lucky run.
+    faulted = sum(sandbox.request_count("amlcare", status=code) for code in (429, 500, 503))
+    assert stderr.count("Retrying") == faulted
 
 
 def test_a_refused_api_key_ends_the_run_naming_the_setting_without_a_traceback(sandbox, tmp_path):
