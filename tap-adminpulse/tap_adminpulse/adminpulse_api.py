@@ -15,12 +15,13 @@ from singer_sdk import typing as th
 MAX_PAGE_SIZE = 400
 RATE_LIMIT_PER_MINUTE = 480
 
-# Known: paged lists answer {"results", "currentPage" (from 0), "pageCount", ...}.
+# Known: paged lists answer {"results", "currentPage" (from 0), "pageCount", "totalRowCount", ...}.
 PAGE_PARAM = "page"
 PAGE_SIZE_PARAM = "pageSize"
 RESULTS_KEY = "results"
 CURRENT_PAGE_KEY = "currentPage"
 PAGE_COUNT_KEY = "pageCount"
+TOTAL_ROW_COUNT_KEY = "totalRowCount"
 
 # Known: dates in query strings are written ddMMyyyy.
 QUERY_DATE_FORMAT = "%d%m%Y"

@@ -13,15 +13,19 @@ from tap_adminpulse.client import (
     parse_adminpulse_datetime,
     query_date,
 )
+from tap_adminpulse.progress import Progress
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
     from datetime import datetime
 
+    import requests
     from singer_sdk.helpers.types import Context, Record
 
-# Progress lines on long reads: one every this many records.
+# Progress lines on long reads: one every this many rows (and at least every 30 s).
 PROGRESS_EVERY = 1000
+# Identity document files are fetched one request each: a line every this many files.
+PROGRESS_EVERY_FILE = 100
 
 
 class UsersStream(AdminPulseStream):
@@ -78,6 +82,7 @@ class RelationsStream(AdminPulseStream):
     replication_key = api.MODIFIED
     is_sorted = False
     schema = api.RELATION_SCHEMA
+    progress: Progress | None = None  # the pass under way
 
     @override
     def get_replication_key_signpost(self, context: Context | None = None) -> None:
@@ -111,7 +116,9 @@ class RelationsStream(AdminPulseStream):
 
         emitted: set[str] = set()
         linked: set[str] = set()
+        self.progress = Progress(self.logger, "Relations read", every=PROGRESS_EVERY)
         for relation in self.first_pass(template):
+            self.progress.advance()
             modified = relation.get(api.MODIFIED)
             if (
                 template is None
@@ -128,7 +135,11 @@ class RelationsStream(AdminPulseStream):
             len(emitted),
             len(missing),
         )
+        self.progress = Progress(
+            self.logger, "Linked relations read", every=PROGRESS_EVERY, total=len(missing)
+        )
         for relation in self.by_identifiers(missing):
+            self.progress.advance()
             yield self.remember(relation, saved_bookmark, emitted, linked)
         self.logger.info(
             "Relations done: %d emitted, %d of them imported for the first time; "
@@ -152,12 +163,21 @@ class RelationsStream(AdminPulseStream):
             if task.get("relationUniqueIdentifier"):
                 identifiers.add(task["relationUniqueIdentifier"])
         self.logger.info("Task template %r names %d relations", template, len(identifiers))
+        if self.progress is not None:
+            self.progress.total = len(identifiers)
         if not identifiers:
             self.logger.warning(
                 "No task of template %r: nothing to import. Check the setting task_template_name.",
                 template,
             )
         yield from self.by_identifiers(sorted(identifiers))
+
+    @override
+    def parse_response(self, response: requests.Response) -> Iterable[dict]:
+        """The rows of a page; the pass's first page also tells the progress line the total."""
+        if self.progress is not None and self.progress.total is None:
+            self.progress.total = response.json().get(api.TOTAL_ROW_COUNT_KEY)
+        yield from super().parse_response(response)
 
     def by_identifiers(self, identifiers: list[str]) -> Iterator[dict]:
         """Relations by uniqueIdentifier, as many per call as AdminPulse takes."""
@@ -183,8 +203,6 @@ class RelationsStream(AdminPulseStream):
         )
         if is_first_import(relation, saved_bookmark):
             self.tap.run_memory.new_relations.add(key)
-        if len(emitted) % PROGRESS_EVERY == 0:
-            self.logger.info("Relations: %d emitted so far", len(emitted))
         return relation
 
     def read_bookmark(self, context: Context | None) -> datetime | None:
@@ -234,6 +252,7 @@ class IdentityDocumentsStream(AdminPulseStream):
 
         download = bool(self.config.get("include_document_content", True))
         listed = downloaded = 0
+        files = Progress(self.logger, "Identity document files", every=PROGRESS_EVERY_FILE)
         for type_id, type_name in self.identity_document_types():
             params: dict[str, t.Any] = {api.DOCUMENT_TYPE_FILTER: type_id}
             if memory.relations_bookmark is not None:
@@ -248,6 +267,7 @@ class IdentityDocumentsStream(AdminPulseStream):
                 if download and document.get(api.DOCUMENT_PUBLIC):
                     record["content"], record["contentType"] = self.get_content(document["id"])
                     downloaded += 1
+                    files.advance()
                 yield record
         self.logger.info(
             "Identity documents: %d of new relations listed, %d files downloaded; "
