@@ -6,6 +6,12 @@ directors can be found whatever order they came in. Clients are then created (or
 and, when created by this import, given their identity cards as those arrive; at the end each
 client the import created is marked complete.
 
+Writes go through a bounded pool of concurrent requests (sized by the request budget), so that
+AMLCare's round trip does not serialise the run, and clients are created in a thread of their
+own while the cards keep arriving, so that the tap keeps spending AdminPulse's budget. The order
+that matters still holds: every client is created before any relation or card that needs it,
+and a client is marked complete only after all its cards are in.
+
 Why it is safe to run twice, or after a crash: a client is created `pending` with the AdminPulse
 relation as `external_ref`; its cards carry the AdminPulse document id (a repeat upload answers
 409); it becomes `complete` last. A later run that finds a `pending` client of ours finishes it; a
@@ -17,12 +23,14 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
+import threading
 import typing as t
 from dataclasses import dataclass, field
 from datetime import date
 from http import HTTPStatus
 
 from target_amlcare import amlcare_api as api
+from target_amlcare.client import WritePool
 from target_amlcare.contract import contract_problem
 from target_amlcare.identifiers import check_kbo, check_nrn, mask_key
 from target_amlcare.report import Problem, RunReport
@@ -43,6 +51,9 @@ NOT_CREATED = "(would be created)"
 OFFICE_CLIENT_STATUSES = frozenset({"customer", "prospect"})
 # AMLCare answers 422 Unprocessable Content to an invalid identifier or e-mail.
 UNPROCESSABLE = 422
+# Identity documents held in memory while the clients are being created; beyond this the
+# target stops reading (and the tap waits) until the clients are in.
+MAX_DEFERRED_DOCUMENTS = 2000
 
 
 @dataclass
@@ -53,6 +64,15 @@ class Settings:
     include_ended_relations: bool
     dry_run: bool
     today: date = field(default_factory=date.today)
+
+
+@dataclass
+class Created:
+    """What AMLCare answered to one create: the client, whether we made it, or why not."""
+
+    client: dict[str, t.Any] | None
+    created: bool
+    refusal: str | None = None
 
 
 @dataclass
@@ -98,12 +118,25 @@ class Import:
         self.keys_this_run: dict[str, str] = {}
         # AdminPulse user id → codes of the clients imported without them as responsible.
         self.missing_responsibles: dict[int, list[str]] = {}
-        self.clients_imported = False
+        self.pool = WritePool(amlcare.concurrency)
+        # The clients are created in this thread while identity documents keep arriving; those
+        # wait, unchecked, in `deferred_documents` until it is done.
+        self.import_thread: threading.Thread | None = None
+        self.import_failure: BaseException | None = None
+        self.clients_ready = False
+        self.deferred_documents: list[dict[str, t.Any]] = []
+        # Whether `finish` may mark the clients of this run complete: not when the input ended
+        # before the tap had sent every identity document (the next run finishes them).
+        self.complete_clients = True
 
     # Intake: every record goes through the contract first.
 
     def accept(self, stream: str, record: dict[str, t.Any], *, replayed: bool = False) -> None:
         """Take one record of an accepted stream; reject it if it breaks the contract."""
+        if stream == "identity_documents" and not replayed and not self.clients_ready:
+            self.defer_document(record)
+            if not self.clients_ready:
+                return
         problem = contract_problem(stream, record)
         if problem is not None:
             self.reject(
@@ -124,7 +157,7 @@ class Import:
         uid = relation["uniqueIdentifier"]
         if replayed and uid in self.relations:
             return
-        if self.clients_imported:
+        if self.import_thread is not None:
             msg = f"Relation {uid} arrived after identity documents; relations must come first"
             raise RuntimeError(msg)
         self.relations[uid] = relation
@@ -135,15 +168,52 @@ class Import:
             self.waiting_documents.setdefault(int(document["id"]), document)
             return
         self.waiting_documents.pop(int(document["id"]), None)
-        if not self.clients_imported:
-            self.import_clients()
         self.attach(document)
+
+    def defer_document(self, document: dict[str, t.Any]) -> None:
+        """Keep a card that arrived while the clients are being created (start that first).
+
+        Once the clients are in, the deferred cards go through the normal path; the caller
+        passes this one on too.
+        """
+        if self.import_thread is None:
+            self.import_thread = threading.Thread(
+                target=self.import_clients_in_thread, name="amlcare-clients", daemon=True
+            )
+            self.import_thread.start()
+        if self.import_thread.is_alive() and len(self.deferred_documents) < MAX_DEFERRED_DOCUMENTS:
+            self.deferred_documents.append(document)
+            return
+        self.wait_for_clients()
+
+    def import_clients_in_thread(self) -> None:
+        """Create the clients; keep a failure for the main thread to raise."""
+        try:
+            self.import_clients()
+        except BaseException as error:
+            self.import_failure = error
+
+    def wait_for_clients(self) -> None:
+        """Wait until every client exists; then attach the cards that waited for them."""
+        if self.import_thread is None:
+            self.import_thread = threading.current_thread()
+            self.import_clients()
+        else:
+            self.import_thread.join()
+        if self.import_failure is not None:
+            raise self.import_failure
+        self.clients_ready = True
+        deferred, self.deferred_documents = self.deferred_documents, []
+        for document in deferred:
+            self.accept("identity_documents", document)
+        for document in list(self.waiting_documents.values()):
+            self.attach(document)
+        self.waiting_documents.clear()
 
     # Clients.
 
     def import_clients(self) -> None:
         """Plan every relation, look the keys up in AMLCare, create and link what is new."""
-        self.clients_imported = True
         responsibles = self.amlcare_users_by_email()
         clients, not_imported = self.plan_clients()
         companies = [plan for plan in clients if plan.client_type == api.COMPANY]
@@ -166,17 +236,17 @@ class Import:
             len([p for p in persons if not p.is_client]),
             len(skipped),
         )
-        for number, plan in enumerate(persons + companies, start=1):
-            self.resolve(plan, existing, responsibles)
-            if number % PROGRESS_EVERY == 0:
-                logger.info("Clients: %d of %d resolved", number, len(persons) + len(companies))
-        for company in companies:
-            if company.uid in self.owned:
-                self.link(company, role_links.get(company.uid, []))
-
-        for document in list(self.waiting_documents.values()):
-            self.attach(document)
-        self.waiting_documents.clear()
+        first_claims, repeats = self.split_repeated_keys(persons + companies)
+        self.resolve_all(first_claims, existing, responsibles)
+        # A key claimed twice: the first claim's client now exists, and the repeat finds it.
+        self.resolve_all(repeats, existing, responsibles)
+        bodies = [
+            body
+            for company in companies
+            if company.uid in self.owned
+            for body in self.link_bodies(company, role_links.get(company.uid, []))
+        ]
+        list(self.pool.map(self.post_link, bodies))
 
     def plan_clients(self) -> tuple[list[Planned], dict[str, str]]:
         """The relations to import as clients, each with a valid key; reject the others.
@@ -319,15 +389,16 @@ class Import:
                 found[client["key"]] = client
         return found
 
-    def resolve(
-        self,
-        plan: Planned,
-        existing: dict[str, dict[str, t.Any]],
-        responsibles: dict[str, str],
-    ) -> None:
-        """Find the plan's client in AMLCare, or create it; count the outcome."""
-        first_claim = self.keys_this_run.setdefault(plan.key, plan.uid)
-        if first_claim != plan.uid:
+    def split_repeated_keys(self, plans: list[Planned]) -> tuple[list[Planned], list[Planned]]:
+        """The plans that claim their key first in this run, and those that repeat a key."""
+        first_claims: list[Planned] = []
+        repeats: list[Planned] = []
+        for plan in plans:
+            first_claim = self.keys_this_run.setdefault(plan.key, plan.uid)
+            if first_claim == plan.uid:
+                first_claims.append(plan)
+                continue
+            repeats.append(plan)
             self.report.add(
                 Problem(
                     "duplicate_key",
@@ -337,9 +408,43 @@ class Import:
                     code=plan.relation.get("code"),
                 )
             )
+        return first_claims, repeats
+
+    def resolve_all(
+        self,
+        plans: list[Planned],
+        existing: dict[str, dict[str, t.Any]],
+        responsibles: dict[str, str],
+    ) -> None:
+        """Create the plans' new clients concurrently; judge every outcome in plan order."""
+        payloads = {
+            plan.uid: self.client_payload(plan, responsibles)
+            for plan in plans
+            if plan.key not in existing
+        }
+        to_create = [plan for plan in plans if plan.uid in payloads]
+        answers = self.pool.map(lambda plan: self.create(payloads[plan.uid]), to_create)
+        created = dict(zip((plan.uid for plan in to_create), answers, strict=True))
+        for number, plan in enumerate(plans, start=1):
+            self.resolve(plan, existing, created.get(plan.uid))
+            if number % PROGRESS_EVERY == 0:
+                logger.info("Clients: %d of %d resolved", number, len(plans))
+
+    def resolve(
+        self,
+        plan: Planned,
+        existing: dict[str, dict[str, t.Any]],
+        answer: Created | None,
+    ) -> None:
+        """Take the plan's client as found in AMLCare or as created; count the outcome."""
         client = existing.get(plan.key)
-        if client is None:
-            client, created = self.create(plan, responsibles)
+        if client is None and answer is not None:
+            if answer.refusal is not None:
+                self.reject_relation(
+                    plan.relation, f"AMLCare refused it: {answer.refusal}", "amlcare_refused"
+                )
+                return
+            client, created = answer.client, answer.created
             if client is None:
                 return
             existing[plan.key] = client
@@ -348,6 +453,8 @@ class Import:
                 self.owned[plan.uid] = client["id"]
                 self.report.count("created" if plan.is_client else "created_role_holders")
                 return
+        if client is None:
+            return  # a repeated key whose first claim AMLCare refused: reported there
         self.client_ids[plan.uid] = client["id"]
 
         ours = client.get("external_ref") == plan.uid
@@ -358,24 +465,24 @@ class Import:
         else:
             self.report.count("unchanged" if plan.is_client else "linked")
 
-    def create(
-        self, plan: Planned, responsibles: dict[str, str]
-    ) -> tuple[dict[str, t.Any] | None, bool]:
-        """Create the client, pending. Returns the client and whether this call created it.
-
-        A 409 (the key exists) is most likely our own earlier create whose answer a dropped
-        connection swallowed: the existing client is fetched and judged like any found one.
-        """
-        responsible = self.responsible(plan, responsibles)
-        payload = api.client_payload(
+    def client_payload(self, plan: Planned, responsibles: dict[str, str]) -> dict[str, t.Any]:
+        """The body creating the plan's client, with its responsible (reported when missing)."""
+        return api.client_payload(
             plan.relation,
             client_type=plan.client_type,
             key=plan.key,
             enterprise_number=plan.enterprise_number,
-            responsible_user_id=responsible,
+            responsible_user_id=self.responsible(plan, responsibles),
         )
+
+    def create(self, payload: dict[str, t.Any]) -> Created:
+        """Create one client, pending; runs in the write pool, so it only talks to AMLCare.
+
+        A 409 (the key exists) is most likely our own earlier create whose answer a dropped
+        connection swallowed: the existing client is fetched and judged like any found one.
+        """
         if self.settings.dry_run:
-            return {"id": NOT_CREATED, "key": plan.key}, True
+            return Created({"id": NOT_CREATED, "key": payload["key"]}, created=True)
 
         response = self.amlcare.request(
             "POST",
@@ -386,12 +493,11 @@ class Import:
         if response.status_code == HTTPStatus.CONFLICT:
             _, _, existing_id = api.error_details(response.json())
             found = self.amlcare.request("GET", api.CLIENT_PATH.format(client_id=existing_id))
-            return found.json(), False
+            return Created(found.json(), created=False)
         if response.status_code == UNPROCESSABLE:
             _, message, _ = api.error_details(response.json())
-            self.reject_relation(plan.relation, f"AMLCare refused it: {message}", "amlcare_refused")
-            return None, False
-        return response.json(), True
+            return Created(None, created=False, refusal=message)
+        return Created(response.json(), created=True)
 
     def responsible(self, plan: Planned, responsibles: dict[str, str]) -> str | None:
         """The AMLCare user of the relation's first responsible who has one (by e-mail)."""
@@ -428,25 +534,32 @@ class Import:
             if user.get("email") and user.get("active", True)
         }
 
-    def link(self, company: Planned, links: list[tuple[str, str]]) -> None:
-        """Make the company's UBO and director relations (409: already there)."""
+    def link_bodies(self, company: Planned, links: list[tuple[str, str]]) -> list[dict]:
+        """The company's UBO and director relations to make (none in a dry run); count them."""
+        bodies = []
         for person_uid, role in links:
             person_id = self.client_ids.get(person_uid)
             if person_id is None:
                 continue  # the person was refused by AMLCare, and reported
             if not self.settings.dry_run:
-                body = {
-                    "company_id": self.client_ids[company.uid],
-                    "person_id": person_id,
-                    "role": role,
-                }
-                self.amlcare.request(
-                    "POST",
-                    api.RELATIONS_PATH,
-                    json=body,
-                    expect=(HTTPStatus.CREATED, HTTPStatus.OK, HTTPStatus.CONFLICT),
+                bodies.append(
+                    {
+                        "company_id": self.client_ids[company.uid],
+                        "person_id": person_id,
+                        "role": role,
+                    }
                 )
             self.report.count(f"relations_{role}")
+        return bodies
+
+    def post_link(self, body: dict[str, t.Any]) -> None:
+        """Make one relation (409: already there); runs in the write pool."""
+        self.amlcare.request(
+            "POST",
+            api.RELATIONS_PATH,
+            json=body,
+            expect=(HTTPStatus.CREATED, HTTPStatus.OK, HTTPStatus.CONFLICT),
+        )
 
     # Identity cards.
 
@@ -489,7 +602,7 @@ class Import:
                 )
             return
         if not self.settings.dry_run:
-            self.upload(client_id, document)
+            self.pool.submit(self.upload, client_id, document)
         self.report.count("identity_documents_attached")
         if self.report.counts["identity_documents_attached"] % PROGRESS_EVERY == 0:
             logger.info(
@@ -526,17 +639,18 @@ class Import:
     # The end.
 
     def finish(self) -> None:
-        """Import (if no document triggered it yet), mark new clients complete, sum up."""
-        if not self.clients_imported:
-            self.import_clients()
-        if not self.settings.dry_run:
-            for uid, client_id in self.owned.items():
-                self.amlcare.request(
-                    "PATCH",
-                    api.CLIENT_PATH.format(client_id=client_id),
-                    json={"import_status": api.IMPORT_COMPLETE},
-                )
-                logger.debug("Client %s of relation %s complete", client_id, uid)
+        """Import (if no document triggered it yet), mark new clients complete, sum up.
+
+        A client is marked complete only once every upload has been answered.
+        """
+        try:
+            if not self.clients_ready:
+                self.wait_for_clients()
+            self.pool.drain()
+            if not self.settings.dry_run and self.complete_clients:
+                list(self.pool.map(self.mark_complete, self.owned.values()))
+        finally:
+            self.pool.close()
         self.report_responsibles()
         self.report_document_types()
         self.report.count("rejected", 0)
@@ -544,6 +658,14 @@ class Import:
             "total": self.amlcare.request_count,
             "writes": self.amlcare.write_count,
         }
+
+    def mark_complete(self, client_id: str) -> None:
+        """Mark one client of this import complete; runs in the write pool."""
+        self.amlcare.request(
+            "PATCH",
+            api.CLIENT_PATH.format(client_id=client_id),
+            json={"import_status": api.IMPORT_COMPLETE},
+        )
 
     def report_responsibles(self) -> None:
         """One problem per AdminPulse responsible without an AMLCare user, with their clients."""
