@@ -13,7 +13,7 @@ from singer_sdk.authenticators import BearerTokenAuthenticator
 from tap_adminpulse import adminpulse_api as api
 from tap_adminpulse import streams
 from tap_adminpulse.auth import RefreshTokenAuthenticator
-from tap_adminpulse.client import PacedSession, RequestPacer, RunMemory
+from tap_adminpulse.client import PacedSession, RequestPacer, RunMemory, concurrency_for
 from tap_adminpulse.errors import SetupError
 
 # AdminPulse allows 480 calls a minute per token; the default leaves room for the outbound
@@ -173,7 +173,7 @@ class TapAdminPulse(Tap):
                 budget,
                 api.RATE_LIMIT_PER_MINUTE,
             )
-        return PacedSession(RequestPacer(budget))
+        return PacedSession(RequestPacer(budget), concurrency_for(budget))
 
     @classmethod
     def invoke(cls, *args: t.Any, **kwargs: t.Any) -> None:
