@@ -9,7 +9,7 @@ PACKAGE_FILES := $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
 # pip learnt dependency groups (PEP 735) in 25.1.
 PIP_VERSION := 26.3
 
-.PHONY: help install plugins demo test lint format sandbox-start sandbox-stop clean
+.PHONY: help install plugins demo test lint format sandbox-start sandbox-stop clean bench
 
 help:
 	@echo "make demo     run the nightly import, then the outbound sync, on a seeded sandbox"
@@ -46,6 +46,12 @@ lint: install
 format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+# Figures for the README's Performance section: about 25 minutes for the default sizes
+# (BENCH_SIZES=1000,5000,10000,50000 for all of them); JSON under benchmarks/results/.
+BENCH_SIZES ?= 1000,5000
+bench: plugins
+	$(BIN)/python benchmarks/run.py --sizes $(BENCH_SIZES)
 
 sandbox-start: install
 	$(BIN)/amlsync-sandbox start

@@ -1,0 +1,566 @@
+"""Benchmark the nightly import and the outbound sync against the sandbox, per office size.
+
+For each size: seed a world, start a private sandbox with a realistic latency per request, and
+run the jobs as an office would (`meltano run` in a private system database, the plugins pointed
+at the sandbox through their setting variables). For each run it records the wall time, records
+per second, requests per endpoint against the minimum the job needs (`minimum.py`), the peak
+memory of every process, and the achieved request rate against the connector's budget. On the
+same data it then times the relations extraction by tap-adminpulse, by the generic
+tap-rest-api-msdk and by a bare `requests` loop.
+
+    .venv/bin/python benchmarks/run.py --sizes 1000,5000 [--scale 5000=4] [--latency-ms 30]
+
+Prints a table per size and writes every figure to benchmarks/results/<timestamp>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import defaultdict
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import psutil
+import requests
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import minimum
+from amlsync_sandbox.generator import generate_world
+from amlsync_sandbox.testing import SandboxProcess
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+MELTANO = ROOT / ".venv" / "bin" / "meltano"
+MSDK_VENV = ROOT / "benchmarks" / ".venv-msdk"
+# Pinned so that the comparison is repeatable.
+MSDK_REQUIREMENT = "tap-rest-api-msdk==1.4.2"
+TAP_ADMINPULSE = ROOT / ".meltano" / "extractors" / "tap-adminpulse" / "venv" / "bin"
+
+# The documented limits: AdminPulse 480 calls a minute per token, AMLCare 1200 (our spec).
+ADMINPULSE_LIMIT = 480
+AMLCARE_LIMIT = 1200
+# Sizes of the issue, and the sandbox rate scale each runs at by default: the documented limits
+# where a run fits in minutes, scaled (with the connectors' budgets) where it would take hours.
+# The connectors' budgets, as a share of each service's limit. A pace of exactly the limit gets
+# 429s: the services count arrivals in a sliding minute, and network jitter lets the 481st call
+# arrive a hair less than a minute after the first. 5 % leaves seconds of slack a minute.
+BUDGET_SHARE = 0.95
+DEFAULT_SIZES = (1000, 5000, 10000, 50000)
+DEFAULT_SCALES = {1000: 1.0, 5000: 4.0, 10000: 8.0, 50000: 25.0}
+CONNECTORS = ("tap-adminpulse", "target-amlcare", "tap-amlcare", "target-adminpulse")
+POLL_SECONDS = 0.1
+MIB = 1024 * 1024
+
+
+class ProcessWatch:
+    """Polls a process tree for the peak memory and lifetime of every process in it."""
+
+    def __init__(self, root: psutil.Process) -> None:
+        self.root = root
+        self.peaks: dict[str, float] = defaultdict(float)
+        self.lifetimes: dict[str, list[float]] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+        self._thread.start()
+
+    def _poll(self) -> None:
+        while not self._stop.is_set():
+            try:
+                processes = [self.root, *self.root.children(recursive=True)]
+            except psutil.NoSuchProcess:
+                return
+            now = time.monotonic()
+            for process in processes:
+                try:
+                    cmdline = process.cmdline()
+                    if not cmdline:
+                        continue  # a zombie, or a process that has not exec'd yet
+                    role = role_of(cmdline)
+                    rss = process.memory_info().rss
+                except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+                    continue
+                self.peaks[role] = max(self.peaks[role], rss / MIB)
+                span = self.lifetimes.setdefault(role, [now, now])
+                span[1] = now
+            self._stop.wait(POLL_SECONDS)
+
+    def stop(self) -> None:
+        """Stop polling."""
+        self._stop.set()
+        self._thread.join()
+
+
+def role_of(cmdline: list[str]) -> str:
+    """Which program a process runs: a connector's name, meltano, or its executable."""
+    for arg in cmdline[:3]:
+        name = Path(arg).name
+        if name in CONNECTORS or name == "meltano":
+            return name
+    return Path(cmdline[0]).name if cmdline else "?"
+
+
+def private_sys_dir(work: Path) -> Path:
+    """A `.meltano` folder of our own that shares the installed plugins.
+
+    Meltano writes each run's config and catalog under `.meltano/run/<plugin>/`; a run of the
+    tests in the same checkout would overwrite them under our feet.
+    """
+    sys_dir = work / "meltano-sys"
+    sys_dir.mkdir()
+    for kind in ("extractors", "loaders", "utilities"):
+        shared = ROOT / ".meltano" / kind
+        if shared.exists():
+            (sys_dir / kind).symlink_to(shared)
+    return sys_dir
+
+
+class Bench:
+    """One size: its world, its sandbox, its Meltano system database."""
+
+    def __init__(self, size: int, seed: int, scale: float, latency_ms: float, work: Path) -> None:
+        self.size = size
+        self.scale = scale
+        self.latency_ms = latency_ms
+        self.work = work
+        self.world = generate_world(size, seed)
+        self.sys_dir = private_sys_dir(work)
+        self.sandbox = SandboxProcess(work / "sandbox.db", rate_scale=scale if scale != 1 else None)
+        self.limits = {
+            "tap-adminpulse": ADMINPULSE_LIMIT * scale,
+            "target-amlcare": AMLCARE_LIMIT * scale,
+            "tap-amlcare": AMLCARE_LIMIT * scale,
+            "target-adminpulse": ADMINPULSE_LIMIT * scale,
+        }
+        self.budgets = {name: int(limit * BUDGET_SHARE) for name, limit in self.limits.items()}
+
+    def env(self) -> dict[str, str]:
+        """Meltano's environment: a private system database, plugins pointed at the sandbox."""
+        box = self.sandbox
+        return {
+            **os.environ,
+            "MELTANO_DATABASE_URI": f"sqlite:///{self.work / 'meltano.db'}",
+            "MELTANO_SYS_DIR_ROOT": str(self.sys_dir),
+            "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
+            "MELTANO_CLI_DISABLE_VERSION_CHECK": "true",
+            "TAP_ADMINPULSE_BASE_URL": box.adminpulse_url,
+            "TAP_ADMINPULSE_REQUESTS_PER_MINUTE": str(self.budgets["tap-adminpulse"]),
+            "TARGET_AMLCARE_BASE_URL": box.amlcare_url,
+            "TARGET_AMLCARE_REQUESTS_PER_MINUTE": str(self.budgets["target-amlcare"]),
+            "TARGET_AMLCARE_REPORT_DIR": str(self.work / "reports" / "target-amlcare"),
+            "TAP_AMLCARE_BASE_URL": box.amlcare_url,
+            "TAP_AMLCARE_REQUESTS_PER_MINUTE": str(self.budgets["tap-amlcare"]),
+            "TARGET_ADMINPULSE_BASE_URL": box.adminpulse_url,
+            "TARGET_ADMINPULSE_REQUESTS_PER_MINUTE": str(self.budgets["target-adminpulse"]),
+            "TARGET_ADMINPULSE_UPLOADS_PER_MINUTE": str(int(50 * self.scale)),
+            "TARGET_ADMINPULSE_REPORT_DIR": str(self.work / "reports" / "target-adminpulse"),
+        }
+
+    def start(self) -> None:
+        """Load the world and start the sandbox with the latency."""
+        world_file = self.work / "world.json"
+        world_file.write_text(json.dumps(self.world))
+        self.sandbox.command("load", str(world_file))
+        world_file.unlink()
+        self.sandbox.start()
+        self.sandbox.faults(latency_ms=self.latency_ms)
+
+    def requests_by_endpoint(self) -> dict[str, dict[str, int]]:
+        """Requests per service and `METHOD endpoint`, with 429 answers counted apart."""
+        counts: dict[str, dict[str, int]] = {}
+        for service in ("adminpulse", "amlcare"):
+            rows: dict[str, int] = defaultdict(int)
+            for row in self.sandbox.requests(service):
+                rows[f"{row['method']} {row['endpoint']}"] += row["count"]
+                if row["status"] == 429:
+                    rows["429"] += row["count"]
+            counts[service] = dict(rows)
+        return counts
+
+    def meltano_run(self, job: str, *extra_env: tuple[str, str]) -> dict[str, Any]:
+        """Run one Meltano job; return its wall time, memory peaks, requests and rates."""
+        self.sandbox.reset_requests()
+        env = {**self.env(), **dict(extra_env)}
+        log = self.work / f"{job}-{time.strftime('%H%M%S')}.log"
+        started = time.monotonic()
+        with log.open("w") as output:
+            process = subprocess.Popen(  # noqa: S603 - our own executables
+                [str(MELTANO), "--environment=sandbox", "run", job],
+                cwd=ROOT,
+                env=env,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+            )
+            watch = ProcessWatch(psutil.Process(process.pid))
+            returncode = process.wait()
+            wall = time.monotonic() - started
+            watch.stop()
+        if returncode != 0:
+            msg = f"meltano run {job} exited {returncode}; see {log}"
+            raise RuntimeError(msg)
+        counts = self.requests_by_endpoint()
+        return {
+            "job": job,
+            "wall_seconds": round(wall, 2),
+            "peak_rss_mib": {role: round(peak, 1) for role, peak in sorted(watch.peaks.items())},
+            "process_seconds": {
+                role: round(span[1] - span[0], 2) for role, span in watch.lifetimes.items()
+            },
+            "requests": counts,
+            "log": str(log),
+        }
+
+    def amlcare_lists(self) -> dict[str, list[dict[str, Any]]]:
+        """AMLCare's users, clients, relations and documents, read through its API."""
+        session = requests.Session()
+        session.headers["Authorization"] = f"Bearer {self.sandbox.amlcare_key}"
+        lists: dict[str, list[dict[str, Any]]] = {}
+        for name in ("users", "clients", "relations", "documents"):
+            items: list[dict[str, Any]] = []
+            params: dict[str, Any] = {"limit": minimum.AMLCARE_LIST_LIMIT}
+            while True:
+                body = session.get(f"{self.sandbox.amlcare_url}/{name}", params=params, timeout=60)
+                body.raise_for_status()
+                page = body.json()
+                items.extend(page["items"])
+                if not page.get("next_cursor"):
+                    break
+                params["cursor"] = page["next_cursor"]
+            lists[name] = items
+        return lists
+
+    def stop(self) -> None:
+        """Stop the sandbox."""
+        self.sandbox.stop()
+
+
+def total(counts: dict[str, int]) -> int:
+    """Requests answered, 429s included, without the 429 tally itself."""
+    return sum(n for endpoint, n in counts.items() if endpoint != "429")
+
+
+def judge(
+    run: dict[str, Any],
+    needed: dict[str, Any],
+    bench: Bench,
+    connectors: dict[str, str],
+) -> None:
+    """Add to a run its requests against the minimum, and each connector's achieved rate."""
+    run["minimum"] = needed
+    run["request_ratio"] = {}
+    run["achieved_per_minute"] = {}
+    for service, connector in connectors.items():
+        made = total(run["requests"].get(service, {}))
+        least = sum(needed.get(service, {}).values())
+        run["request_ratio"][service] = round(made / least, 3) if least else None
+        seconds = run["process_seconds"].get(connector) or run["wall_seconds"]
+        rate = made / seconds * 60 if seconds else 0.0
+        run["achieved_per_minute"][connector] = {
+            "rate": round(rate, 1),
+            "budget": bench.budgets[connector],
+            "share_of_budget": round(rate / bench.budgets[connector], 3),
+            "share_of_limit": round(rate / bench.limits[connector], 3),
+        }
+
+
+def records_of(path: Path) -> int:
+    """RECORD messages in a Singer output file."""
+    with path.open("rb") as output:
+        return sum(
+            1
+            for line in output
+            if line.startswith(b'{"type":"RECORD"') or b'"type": "RECORD"' in line[:40]
+        )
+
+
+def timed(command: list[str], env: dict[str, str], output: Path) -> tuple[float, float]:
+    """Run a command to completion; its wall time and peak memory (MiB)."""
+    started = time.monotonic()
+    with output.open("wb") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.DEVNULL, env=env)  # noqa: S603 - our own executables
+        watch = ProcessWatch(psutil.Process(process.pid))
+        if process.wait() != 0:
+            msg = f"{command[0]} exited {process.returncode}"
+            raise RuntimeError(msg)
+        watch.stop()
+    return time.monotonic() - started, max(watch.peaks.values(), default=0.0)
+
+
+def ensure_msdk() -> Path:
+    """tap-rest-api-msdk in its own virtualenv, so its dependencies never touch ours."""
+    executable = MSDK_VENV / "bin" / "tap-rest-api-msdk"
+    if not executable.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(MSDK_VENV)], check=True)  # noqa: S603 - our own executables
+        subprocess.run(  # noqa: S603 - our own executables
+            [str(MSDK_VENV / "bin" / "pip"), "install", "--quiet", MSDK_REQUIREMENT], check=True
+        )
+    return executable
+
+
+def compare_relations(bench: Bench) -> dict[str, Any]:
+    """Full reads of `GET /relations` by the three extractors, on the same data."""
+    box = bench.sandbox
+    folder = bench.work / "relations"
+    folder.mkdir(exist_ok=True)
+    results: dict[str, Any] = {}
+
+    # tap-adminpulse, only its relations stream selected, with the benchmark's budget.
+    config = {
+        "base_url": box.adminpulse_url,
+        "api_key": box.adminpulse_token,
+        "requests_per_minute": bench.budgets["tap-adminpulse"],
+    }
+    (folder / "tap-adminpulse.json").write_text(json.dumps(config))
+    catalog = json.loads(
+        subprocess.run(  # noqa: S603 - our own executables
+            [
+                str(TAP_ADMINPULSE / "tap-adminpulse"),
+                "--config",
+                str(folder / "tap-adminpulse.json"),
+                "--discover",
+            ],
+            capture_output=True,
+            check=True,
+            text=True,
+        ).stdout
+    )
+    for stream in catalog["streams"]:
+        for entry in stream["metadata"]:
+            if entry["breadcrumb"] == []:
+                entry["metadata"]["selected"] = stream["tap_stream_id"] == "relations"
+    (folder / "catalog.json").write_text(json.dumps(catalog))
+    schema = next(s["schema"] for s in catalog["streams"] if s["tap_stream_id"] == "relations")
+    (folder / "relation-schema.json").write_text(json.dumps(schema))
+    runs = {
+        "tap-adminpulse": [
+            str(TAP_ADMINPULSE / "tap-adminpulse"),
+            "--config",
+            str(folder / "tap-adminpulse.json"),
+            "--catalog",
+            str(folder / "catalog.json"),
+        ],
+    }
+
+    # tap-rest-api-msdk: page numbers from 0, 400 a page, bearer token, our schema (so that it
+    # spends no request inferring one). It cannot read `pageCount`: it stops at the first empty
+    # page (`next_page_token_path` points at the first row), one request more than needed.
+    msdk = {
+        "api_url": box.adminpulse_url,
+        "auth_method": "bearer_token",
+        "bearer_token": box.adminpulse_token,
+        "pagination_request_style": "page_number_paginator",
+        "pagination_response_style": "default",
+        "pagination_initial_offset": 0,
+        "next_page_token_path": "$.results[0].id",
+        "streams": [
+            {
+                "name": "relations",
+                "path": "/relations",
+                "params": {"pageSize": minimum.ADMINPULSE_PAGE_SIZE},
+                "primary_keys": ["id"],
+                "records_path": "$.results[*]",
+                "schema": str(folder / "relation-schema.json"),
+            }
+        ],
+    }
+    (folder / "msdk.json").write_text(json.dumps(msdk))
+    runs["tap-rest-api-msdk"] = [str(ensure_msdk()), "--config", str(folder / "msdk.json")]
+    runs["requests loop"] = [
+        sys.executable,
+        str(Path(__file__).resolve()),
+        "relations-loop",
+        box.adminpulse_url,
+        box.adminpulse_token,
+    ]
+
+    for name, command in runs.items():
+        box.reset_requests()
+        output = folder / f"{name.replace(' ', '-')}.singer"
+        wall, peak = timed(command, {**os.environ}, output)
+        counts = bench.requests_by_endpoint()["adminpulse"]
+        records = records_of(output) if name != "requests loop" else int(output.read_text() or 0)
+        results[name] = {
+            "wall_seconds": round(wall, 2),
+            "records": records,
+            "records_per_second": round(records / wall, 1),
+            "requests": counts.get("GET /relations", 0),
+            "requests_429": counts.get("429", 0),
+            "peak_rss_mib": round(peak, 1),
+        }
+    base = results["tap-adminpulse"]["wall_seconds"]
+    for result in results.values():
+        result["time_vs_tap_adminpulse"] = round(result["wall_seconds"] / base, 2)
+    results["minimum_requests"] = minimum.relations_extraction(bench.world)
+    return results
+
+
+def relations_loop(base_url: str, token: str) -> None:
+    """The bare loop: page after page until the announced last one; prints the row count."""
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {token}"
+    page, rows = 0, 0
+    while True:
+        answer = session.get(
+            f"{base_url}/relations", params={"page": page, "pageSize": 400}, timeout=60
+        )
+        answer.raise_for_status()
+        body = answer.json()
+        rows += len(body["results"])
+        page += 1
+        if page >= body["pageCount"]:
+            break
+    print(rows)
+
+
+def bench_size(size: int, seed: int, scale: float, latency_ms: float) -> dict[str, Any]:
+    """Every job on one office size."""
+    work = Path(tempfile.mkdtemp(prefix=f"amlsync-bench-{size}-"))
+    bench = Bench(size, seed, scale, latency_ms, work)
+    result: dict[str, Any] = {
+        "size": size,
+        "relations": len(bench.world["adminpulse"]["relations"]),
+        "rate_scale": scale,
+        "latency_ms": latency_ms,
+        "budgets_per_minute": bench,
+        "limits_per_minute": bench.limits,
+        "work": str(work),
+    }
+    print(
+        f"[{size}] world {result['relations']} relations; sandbox x{scale}, {latency_ms} ms",
+        flush=True,
+    )
+    bench.start()
+    try:
+        first = bench.meltano_run("nightly-import")
+        amlcare_after = bench.amlcare_lists()
+        judge(
+            first,
+            minimum.first_import(bench.world, amlcare_after),
+            bench,
+            {"adminpulse": "tap-adminpulse", "amlcare": "target-amlcare"},
+        )
+        first["records"] = (
+            len(bench.world["adminpulse"]["relations"])
+            + first["minimum"]["adminpulse"]["GET /documents/{id}/content"]
+        )
+        first["records_per_second"] = round(first["records"] / first["wall_seconds"], 1)
+        result["first_import"] = first
+        print(f"[{size}] first import {first['wall_seconds']} s", flush=True)
+
+        again = bench.meltano_run("nightly-import")
+        judge(
+            again,
+            minimum.unchanged_import(bench.world),
+            bench,
+            {"adminpulse": "tap-adminpulse", "amlcare": "target-amlcare"},
+        )
+        result["unchanged_import"] = again
+        print(f"[{size}] unchanged import {again['wall_seconds']} s", flush=True)
+
+        # Nothing to do outbound: everything in AMLCare predates the start date.
+        now = datetime.now().astimezone().isoformat(timespec="seconds")
+        idle = [
+            bench.meltano_run("outbound-sync", ("TAP_AMLCARE_START_DATE", now)) for _ in range(2)
+        ]
+        for run in idle:
+            judge(
+                run,
+                minimum.idle_outbound(),
+                bench,
+                {"amlcare": "tap-amlcare", "adminpulse": "target-adminpulse"},
+            )
+        result["idle_outbound"] = idle[-1]
+        result["idle_outbound_first"] = idle[0]
+        print(f"[{size}] idle outbound {[run['wall_seconds'] for run in idle]} s", flush=True)
+
+        result["relations_extraction"] = compare_relations(bench)
+    finally:
+        bench.stop()
+    return result
+
+
+def print_size(result: dict[str, Any]) -> None:
+    """The figures of one size, for people."""
+    print(
+        f"\n== {result['size']} clients ({result['relations']} relations), sandbox limits "
+        f"x{result['rate_scale']}, latency {result['latency_ms']} ms; budgets/min "
+        f"{result['budgets_per_minute']}"
+    )
+    for key in ("first_import", "unchanged_import", "idle_outbound"):
+        run = result[key]
+        print(f"-- {key}: {run['wall_seconds']} s wall, peak MiB {run['peak_rss_mib']}")
+        if "records_per_second" in run:
+            print(f"   records/s {run['records_per_second']}")
+        for service, counts in run["requests"].items():
+            needed = run["minimum"].get(service, {})
+            print(
+                f"   {service}: {total(counts)} requests (minimum {sum(needed.values())}, "
+                f"ratio {run['request_ratio'].get(service)}), 429: {counts.get('429', 0)}"
+            )
+            for endpoint, n in sorted(counts.items()):
+                if endpoint != "429":
+                    print(f"      {endpoint:40} {n:7} (minimum {needed.get(endpoint, 0)})")
+        for connector, rate in run["achieved_per_minute"].items():
+            print(
+                f"   {connector}: {rate['rate']}/min of {rate['budget']} "
+                f"({rate['share_of_budget']:.0%})"
+            )
+    print("-- relations extraction (GET /relations, full read)")
+    extraction = result["relations_extraction"]
+    for name, figures in extraction.items():
+        if name != "minimum_requests":
+            print(
+                f"   {name:18} {figures['wall_seconds']:7} s "
+                f"{figures['records_per_second']:9} rec/s "
+                f"{figures['requests']:4} requests (minimum {extraction['minimum_requests']}) "
+                f"x{figures['time_vs_tap_adminpulse']} time, peak {figures['peak_rss_mib']} MiB"
+            )
+
+
+def parse_scales(values: list[str]) -> dict[int, float]:
+    """`SIZE=SCALE` pairs over the defaults."""
+    scales = dict(DEFAULT_SCALES)
+    for value in values:
+        size, scale = value.split("=")
+        scales[int(size)] = float(scale)
+    return scales
+
+
+def main() -> None:
+    """Run the sizes asked for; print and save the figures."""
+    if len(sys.argv) > 1 and sys.argv[1] == "relations-loop":
+        relations_loop(sys.argv[2], sys.argv[3])
+        return
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", default=",".join(map(str, DEFAULT_SIZES)))
+    parser.add_argument(
+        "--scale",
+        action="append",
+        default=[],
+        metavar="SIZE=SCALE",
+        help="sandbox rate scale (and connector budgets) for a size",
+    )
+    parser.add_argument("--latency-ms", type=float, default=30.0)
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    scales = parse_scales(args.scale)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    output = RESULTS / f"bench-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    results: list[dict[str, Any]] = []
+    for size in (int(s) for s in args.sizes.split(",")):
+        results.append(bench_size(size, args.seed, scales.get(size, 1.0), args.latency_ms))
+        print_size(results[-1])
+        output.write_text(json.dumps({"results": results}, indent=2))
+    print(f"\nFigures written to {output}")
+
+
+if __name__ == "__main__":
+    main()
