@@ -45,6 +45,8 @@ CLIENT_SCHEMA: dict[str, t.Any] = {
     },
 }
 
+# One record per document version: `status`, `version`, `file_name` and `content` are that
+# version's, so each version is uploaded on its own, once.
 DOCUMENT_SCHEMA: dict[str, t.Any] = {
     "type": "object",
     "required": ["id", "client_type", "client_key", "kind", "status", "version", "updated_at"],
@@ -61,7 +63,10 @@ DOCUMENT_SCHEMA: dict[str, t.Any] = {
                 "ubo_extract",
             ]
         },
-        "status": {"enum": ["created", "submitted", "signed"]},
+        "status": {
+            "enum": ["created", "submitted", "signed"],
+            "description": "The status the document had when this version was made.",
+        },
         "version": {"type": "integer", "minimum": 1},
         "origin": {"type": ["string", "null"]},
         "file_name": {"type": ["string", "null"]},
@@ -70,6 +75,11 @@ DOCUMENT_SCHEMA: dict[str, t.Any] = {
             "type": ["string", "null"],
             "contentEncoding": "base64",
             "description": "The file of this version; required for kinds that are uploaded.",
+        },
+        "version_created_at": {
+            "type": ["string", "null"],
+            "minLength": 1,
+            "description": "When this version was made: its document date. Else updated_at.",
         },
         "updated_at": _TIMESTAMP,
     },

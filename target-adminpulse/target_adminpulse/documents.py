@@ -42,8 +42,14 @@ def file_name(document: dict[str, t.Any]) -> str:
 
 
 def document_date(document: dict[str, t.Any]) -> str:
-    """The version's moment in AMLCare, as a Belgian local date (`2026-11-30`)."""
-    moment = datetime.fromisoformat(str(document["updated_at"]).replace("Z", "+00:00"))
+    """The version's moment in AMLCare, as a Belgian local date (`2026-11-30`).
+
+    A version made before the document's last change (the submitted form of a document signed
+    since) keeps its own date; a record that does not say when its version was made falls back
+    on the document's `updated_at`, the moment of its current version.
+    """
+    written = document.get("version_created_at") or document["updated_at"]
+    moment = datetime.fromisoformat(str(written).replace("Z", "+00:00"))
     return moment.astimezone(ADMINPULSE_ZONE).date().isoformat()
 
 

@@ -517,6 +517,25 @@ def test_every_document_version_is_uploaded_once_under_a_deterministic_name(offi
     assert again.report["streams"]["documents"]["unchanged"] == 6
 
 
+def test_each_version_of_a_form_is_dated_when_it_was_made(office, run_target):
+    # Submitted on 1 March, signed on 3 March: one sync after the signature sees both.
+    versions = [
+        document("idf", COMPANY_KBO, "identification_form", status, number)
+        for number, status in ((1, "created"), (2, "submitted"), (3, "signed"))
+    ]
+    for version, made in zip(versions, ("02-28T09", "03-01T10", "03-03T16"), strict=True):
+        version["version_created_at"] = f"2026-{made}:00:00.000000Z"
+        version["updated_at"] = "2026-03-03T16:00:00.000000Z"
+
+    run_target(messages(documents=versions))
+
+    dates = {d["fileName"]: d["documentDate"] for d in uploaded(office)}
+    assert dates == {
+        "amlcare_idf_identification_form_v2_unsigned.pdf": "2026-03-01",
+        "amlcare_idf_identification_form_v3_signed.pdf": "2026-03-03",
+    }
+
+
 def test_a_document_without_its_file_is_rejected_with_what_to_do(office, run_target):
     bare = document("ver", COMPANY_KBO, "verification_report", "created", 1)
     bare["content"] = None
