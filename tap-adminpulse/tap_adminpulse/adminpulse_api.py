@@ -64,7 +64,8 @@ SCOPE_BY_PATH = {
 # Known: identity cards are documents of these two types.
 IDENTITY_DOCUMENT_TYPE_NAMES = ("eID", "eID Foto")
 
-# Field names the streams act on. Known: id, uniqueIdentifier, tos. Assumed: the rest.
+# Field names the streams act on. Known: id, uniqueIdentifier, tos, and on tasks templateName
+# and relationUniqueIdentifier (the filters of GET /tasks). Assumed: the rest.
 RELATION_KEY = "uniqueIdentifier"
 RELATION_TYPE = "type"
 LINKED_RELATIONS = "tos"
@@ -150,6 +151,18 @@ RELATION_SCHEMA = th.PropertiesList(
         ),
     ),
     th.Property("idCardExpiryDate", th.DateType),
+).to_dict()
+
+TASK_SCHEMA = th.PropertiesList(
+    th.Property("id", th.IntegerType, required=True),
+    th.Property("name", th.StringType),
+    th.Property("templateName", th.StringType, description="The task template it was made from"),
+    th.Property(
+        "relationUniqueIdentifier",
+        th.StringType,
+        description="uniqueIdentifier of the relation the task is for; null for office tasks",
+    ),
+    th.Property("dueDate", th.DateType),
 ).to_dict()
 
 IDENTITY_DOCUMENT_SCHEMA = th.PropertiesList(

@@ -1,4 +1,4 @@
-"""The four streams, in the order they are synced: users, document types, relations, documents."""
+"""The streams, in the order they are synced: users, document types, relations, documents, tasks."""
 
 from __future__ import annotations
 
@@ -311,3 +311,19 @@ class IdentityDocumentsStream(AdminPulseStream):
                 " or ".join(sorted(missing)),
             )
         return found
+
+
+class TasksStream(AdminPulseStream):
+    """The office's tasks, each with its template and the relation it is for.
+
+    Not selected by default: the import does not need it (with `task_template_name` the relations
+    stream reads that template's tasks itself), and every stream read costs requests from the
+    budget the office's token shares with the outbound sync. AdminPulse has no modified-since
+    filter on tasks, so each run reads them all.
+    """
+
+    name = "tasks"
+    path = api.TASKS_PATH
+    primary_keys = ("id",)
+    schema = api.TASK_SCHEMA
+    selected_by_default = False

@@ -27,12 +27,13 @@ STREAM_TYPES = (
     streams.DocumentTypesStream,
     streams.RelationsStream,
     streams.IdentityDocumentsStream,
+    streams.TasksStream,
 )
 OAUTH_SETTINGS = ("oauth_client_id", "oauth_client_secret", "oauth_refresh_token")
 
 
 class TapAdminPulse(Tap):
-    """Reads users, document types, relations and identity documents from AdminPulse."""
+    """Reads users, document types, relations, identity documents and tasks from AdminPulse."""
 
     name = "tap-adminpulse"
 

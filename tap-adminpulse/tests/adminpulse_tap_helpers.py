@@ -25,9 +25,11 @@ def tap_config(sandbox: t.Any, **overrides: t.Any) -> dict[str, t.Any]:
     }
 
 
-def run_tap(config: dict[str, t.Any], state: dict | None = None) -> list[dict[str, t.Any]]:
+def run_tap(
+    config: dict[str, t.Any], state: dict | None = None, catalog: dict | None = None
+) -> list[dict[str, t.Any]]:
     """Run a full sync and return the Singer messages it wrote."""
-    tap = TapAdminPulse(config=config, state=state, parse_env_config=False)
+    tap = TapAdminPulse(config=config, state=state, catalog=catalog, parse_env_config=False)
     output = io.StringIO()
     with redirect_stdout(output):
         tap.sync_all()
