@@ -39,7 +39,7 @@ from amlsync_sandbox.testing import SandboxProcess
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
-MELTANO = ROOT / ".venv" / "bin" / "meltano"
+MELTANO = Path(sys.executable).parent / "meltano"
 MSDK_VENV = ROOT / "benchmarks" / ".venv-msdk"
 # Pinned so that the comparison is repeatable.
 MSDK_REQUIREMENT = "tap-rest-api-msdk==1.4.2"
