@@ -9,7 +9,7 @@ PACKAGE_FILES := $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
 # pip learnt dependency groups (PEP 735) in 25.1.
 PIP_VERSION := 26.3
 
-.PHONY: help install plugins demo test lint format sandbox-start sandbox-stop clean bench
+.PHONY: help install plugins orchestrator demo test lint format sandbox-start sandbox-stop clean bench
 
 help:
 	@echo "make demo     run the nightly import, then the outbound sync, on a seeded sandbox"
@@ -33,10 +33,20 @@ install: $(BIN)/.installed
 
 plugins: .meltano/.installed
 
+# The Dagster example (orchestrate/) has a virtualenv of its own, so that Dagster's pins never
+# meet the project's; its test loads the definitions from there.
+orchestrate/.venv/.installed: orchestrate/requirements.txt
+	$(PYTHON) -m venv orchestrate/.venv
+	orchestrate/.venv/bin/python -m pip install --quiet "pip==$(PIP_VERSION)"
+	orchestrate/.venv/bin/python -m pip install --quiet -r orchestrate/requirements.txt
+	touch $@
+
+orchestrator: orchestrate/.venv/.installed
+
 demo: plugins
 	$(BIN)/python scripts/demo.py
 
-test: plugins
+test: plugins orchestrator
 	$(BIN)/pytest
 
 lint: install
@@ -60,4 +70,4 @@ sandbox-stop: install
 	$(BIN)/amlsync-sandbox stop
 
 clean:
-	rm -rf $(VENV) .meltano output .sandbox .pytest_cache .ruff_cache .mypy_cache
+	rm -rf $(VENV) orchestrate/.venv .meltano output .sandbox .pytest_cache .ruff_cache .mypy_cache
