@@ -33,6 +33,7 @@ from target_amlcare import amlcare_api as api
 from target_amlcare.client import WritePool
 from target_amlcare.contract import contract_problem
 from target_amlcare.identifiers import check_kbo, check_nrn, mask_key
+from target_amlcare.progress import Progress
 from target_amlcare.report import Problem, RunReport
 
 if t.TYPE_CHECKING:
@@ -42,7 +43,7 @@ logger = logging.getLogger(__name__)
 
 # The AdminPulse document types that hold identity cards.
 IDENTITY_DOCUMENT_TYPE_NAMES = ("eID", "eID Foto")
-# Progress lines on long runs: one every this many clients or documents.
+# Progress lines on long runs: one every this many clients or cards (and at least every 30 s).
 PROGRESS_EVERY = 250
 # In a dry run, clients that would be created get this instead of an AMLCare id.
 NOT_CREATED = "(would be created)"
@@ -119,6 +120,7 @@ class Import:
         # AdminPulse user id → codes of the clients imported without them as responsible.
         self.missing_responsibles: dict[int, list[str]] = {}
         self.pool = WritePool(amlcare.concurrency)
+        self.cards_progress = Progress(logger, "Identity cards uploaded", every=PROGRESS_EVERY)
         # The clients are created in this thread while identity documents keep arriving; those
         # wait, unchecked, in `deferred_documents` until it is done.
         self.import_thread: threading.Thread | None = None
@@ -423,12 +425,17 @@ class Import:
             if plan.key not in existing
         }
         to_create = [plan for plan in plans if plan.uid in payloads]
-        answers = self.pool.map(lambda plan: self.create(payloads[plan.uid]), to_create)
+        progress = Progress(logger, "Clients created", every=PROGRESS_EVERY, total=len(to_create))
+
+        def create(plan: Planned) -> Created:
+            answer = self.create(payloads[plan.uid])
+            progress.advance()
+            return answer
+
+        answers = self.pool.map(create, to_create)
         created = dict(zip((plan.uid for plan in to_create), answers, strict=True))
-        for number, plan in enumerate(plans, start=1):
+        for plan in plans:
             self.resolve(plan, existing, created.get(plan.uid))
-            if number % PROGRESS_EVERY == 0:
-                logger.info("Clients: %d of %d resolved", number, len(plans))
 
     def resolve(
         self,
@@ -604,10 +611,6 @@ class Import:
         if not self.settings.dry_run:
             self.pool.submit(self.upload, client_id, document)
         self.report.count("identity_documents_attached")
-        if self.report.counts["identity_documents_attached"] % PROGRESS_EVERY == 0:
-            logger.info(
-                "Identity cards: %d attached", self.report.counts["identity_documents_attached"]
-            )
 
     def upload(self, client_id: str, document: dict[str, t.Any]) -> None:
         """Send the card; 409 means an earlier run already did."""
@@ -635,6 +638,7 @@ class Import:
             },
             expect=(HTTPStatus.CREATED, HTTPStatus.OK, HTTPStatus.CONFLICT),
         )
+        self.cards_progress.advance()
 
     # The end.
 
