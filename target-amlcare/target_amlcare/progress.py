@@ -51,12 +51,13 @@ class Progress:
         self.logger.info("%s", line)
 
     def line(self, now: float) -> str:
-        """`Clients created: 250 of 900 (27%), 12.5/s, about 52 s left`."""
+        """`Clients created: 250 of 9000 (2%), 12.5/s, about 12 min left`."""
         rate = self.done / max(now - self.started, 1e-6)
         if not self.total:
             return f"{self.what}: {self.done} so far, {rate:.1f}/s"
         left = max(self.total - self.done, 0) / rate
+        wait = f"{left / 60:.0f} min" if left >= 120 else f"{left:.0f} s"
         return (
             f"{self.what}: {self.done} of {self.total} ({100 * self.done // self.total}%), "
-            f"{rate:.1f}/s, about {round(left)} s left"
+            f"{rate:.1f}/s, about {wait} left"
         )

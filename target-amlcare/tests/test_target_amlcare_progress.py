@@ -42,3 +42,22 @@ def test_a_line_comes_after_thirty_seconds_even_before_the_count_is_reached(capl
         progress.advance()
 
     assert [r.getMessage() for r in caplog.records] == ["Identity cards: 2 so far, 0.1/s"]
+
+
+def test_a_long_wait_is_told_in_minutes(caplog):
+    now = [0.0]
+    progress = Progress(
+        logging.getLogger("progress-test"),
+        "Clients created",
+        every=1,
+        total=9000,
+        clock=lambda: now[0],
+    )
+
+    with caplog.at_level(logging.INFO, logger="progress-test"):
+        now[0] = 2.0
+        progress.advance()
+
+    assert [r.getMessage() for r in caplog.records] == [
+        "Clients created: 1 of 9000 (0%), 0.5/s, about 300 min left"
+    ]
