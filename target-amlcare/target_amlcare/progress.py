@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
-import typing as t
-
-if t.TYPE_CHECKING:
-    import logging
-    from collections.abc import Callable
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 # A line at least this often on a long run, so an operator watching the log sees it move.
 PROGRESS_SECONDS = 30.0
 
 
+@dataclass
 class Progress:
     """Counts finished writes and logs a line every `every` of them or every `seconds`.
 
@@ -22,22 +21,18 @@ class Progress:
     average rate so far; cards arrive while they are uploaded, so their line has no total.
     """
 
-    def __init__(
-        self,
-        logger: logging.Logger,
-        what: str,
-        *,
-        every: int,
-        total: int | None = None,
-        seconds: float = PROGRESS_SECONDS,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.logger, self.what, self.every, self.total = logger, what, every, total
-        self.seconds, self.clock = seconds, clock
-        self.started = self.last_line = clock()
-        self.done = 0
-        self.next_line_at = every
-        self.lock = threading.Lock()
+    logger: logging.Logger
+    what: str
+    every: int
+    total: int | None = None
+    seconds: float = PROGRESS_SECONDS
+    clock: Callable[[], float] = time.monotonic
+    done: int = field(default=0, init=False)
+    lock: threading.Lock = field(default_factory=threading.Lock, init=False)
+
+    def __post_init__(self) -> None:
+        self.started = self.last_line = self.clock()
+        self.next_line_at = self.every
 
     def advance(self) -> None:
         """Count one finished write; log a line when enough writes or time have passed."""
