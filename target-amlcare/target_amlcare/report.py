@@ -217,6 +217,7 @@ class RunReport:
         return PAGE.substitute(
             title=esc(title),
             summary=esc(self.summary()),
+            column="what the import would do" if self.dry_run else "outcome",
             counts=counts or "<tr><td colspan=2>nothing</td></tr>",
             problems=sections or "<p>No problems.</p>",
             runs=len(trend),
@@ -230,10 +231,12 @@ class RunReport:
 
     def summary(self) -> str:
         """One sentence: what the run did, in the office's words."""
-        verb = "would create" if self.dry_run else "created"
+        create, reject = (
+            ("would create", "would reject") if self.dry_run else ("created", "rejected")
+        )
         return (
-            f"Started {self.started_at:%Y-%m-%d %H:%M:%S} UTC; {verb} "
-            f"{self.counts.get('created', 0)} clients, rejected {self.counts.get('rejected', 0)}"
+            f"Started {self.started_at:%Y-%m-%d %H:%M:%S} UTC; {create} "
+            f"{self.counts.get('created', 0)} clients, {reject} {self.counts.get('rejected', 0)}"
             f" records, {len(self.problems)} problems to look at."
             + (" Nothing was written to AMLCare." if self.dry_run else "")
         )
@@ -335,7 +338,7 @@ text-align:left;vertical-align:top}.n{text-align:right}dt{font-weight:600}dd{mar
 <h1>$title</h1>
 <p>$summary</p>
 <h2>Counts</h2>
-<table><tr><th>outcome</th><th class=n>records</th></tr>$counts</table>
+<table><tr><th>$column</th><th class=n>records</th></tr>$counts</table>
 <h2>Last $runs runs</h2>
 <p class=legend><span style="background:#2e7d32"></span>created
 <span style="background:#c62828"></span>rejected</p>
