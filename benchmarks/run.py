@@ -429,7 +429,7 @@ def bench_size(size: int, seed: int, scale: float, latency_ms: float) -> dict[st
         "relations": len(bench.world["adminpulse"]["relations"]),
         "rate_scale": scale,
         "latency_ms": latency_ms,
-        "budgets_per_minute": bench,
+        "budgets_per_minute": bench.budgets,
         "limits_per_minute": bench.limits,
         "work": str(work),
     }
