@@ -67,3 +67,30 @@ def test_records_the_tap_reads_from_a_generated_office_meet_the_contract(sandbox
     for message in records:
         problems = contract.violations(message["stream"], message["record"])
         assert all(problem.split(":")[0] in KEY_FIELDS for problem in problems), problems
+
+
+def test_the_tap_gives_the_target_one_record_per_document_version(sandbox, tmp_path):
+    sandbox.seed(clients=40, seed=3)
+    stored = sandbox.dump("amlcare")["documents"]
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"base_url": sandbox.amlcare_url, "api_key": sandbox.amlcare_key}))
+
+    completed = subprocess.run(
+        [TAP, "--config", str(config)], capture_output=True, text=True, timeout=300, check=True
+    )
+
+    documents = [
+        message["record"]
+        for message in map(json.loads, completed.stdout.splitlines())
+        if message["type"] == "RECORD" and message["stream"] == contract.DOCUMENTS
+    ]
+    expected = {
+        (document["id"], version["version"], version["status"], version["created_at"])
+        for document in stored
+        for version in document["versions"]
+    }
+    assert any(version == 3 for _, version, _, _ in expected), "a signed form with 3 versions"
+    assert {
+        (r["id"], r["version"], r["status"], r["version_created_at"]) for r in documents
+    } == expected
+    assert len(documents) == len(expected)

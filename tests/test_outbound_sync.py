@@ -33,6 +33,7 @@ OFFICE_SEED = 3
 # The AML fields and the ID-card expiry: the only relation fields the sync may change.
 SYNC_FIELDS = ("aml", "idCardExpiryDate", "modifiedDate")
 WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
+VERSION_CONTENT = "/v1/documents/{id}/versions/{version}/content"
 
 
 class AMLCare:
@@ -207,13 +208,48 @@ def test_changes_saved_in_amlcare_arrive_in_adminpulse_exactly_once(office, melt
     assert writes(office, "amlcare") == 0
     assert office.request_count("amlcare", endpoint="/v1/clients") == 1
     assert office.request_count("amlcare", endpoint="/v1/documents") == 1
-    assert office.request_count("amlcare", endpoint="/v1/documents/{id}/content") <= 1
+    # The document on the bookmark is read again with its versions: the signed CAP report's 3.
+    assert office.request_count("amlcare", endpoint=VERSION_CONTENT) <= 3
+    assert office.request_count("amlcare", endpoint="/v1/documents/{id}/content") == 0
     assert adminpulse(office) == settled
     for stream in ("clients", "documents"):
         old_value = bookmark_before["singer_state"]["bookmarks"][stream]["replication_key_value"]
         new_value = bookmark_after["singer_state"]["bookmarks"][stream]["replication_key_value"]
         assert new_value > old_value
     assert meltano.state(STATE_ID) == bookmark_after
+
+
+def test_a_form_submitted_and_signed_between_two_runs_arrives_unsigned_and_signed(office, meltano):
+    amlcare = AMLCare(office)
+    company, company_relation, _, _ = matched_clients(office.dump())
+    form = amlcare.add_document(company["id"], "identification_form", "identification")
+    amlcare.submit(form["id"])
+    amlcare.sign(form["id"])
+    versions = {
+        v["version"]: v
+        for d in office.dump("amlcare")["documents"]
+        if d["id"] == form["id"]
+        for v in d["versions"]
+    }
+
+    meltano.run(*JOB)
+
+    uploads = [d for d in adminpulse(office)["documents"] if form["id"] in d["fileName"]]
+    assert sorted(d["fileName"] for d in uploads) == [
+        f"amlcare_{form['id']}_identification_form_v2_unsigned.pdf",
+        f"amlcare_{form['id']}_identification_form_v3_signed.pdf",
+    ]
+    unsigned, signed = sorted(uploads, key=lambda d: d["fileName"])
+    assert unsigned["content"] == versions[2]["content"]
+    assert signed["content"] == versions[3]["content"]
+    assert unsigned["content"] != signed["content"]
+    assert {d["relationIdentifier"] for d in uploads} == {company_relation["uniqueIdentifier"]}
+
+    # The form stays on the bookmark: the next run finds both uploads and adds nothing.
+    meltano.run(*JOB)
+
+    again = [d for d in adminpulse(office)["documents"] if form["id"] in d["fileName"]]
+    assert again == uploads
 
 
 def test_a_client_whose_relation_is_missing_waits_in_the_rejects_file_until_it_exists(
