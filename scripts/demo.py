@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 SANDBOX = str(BIN / "amlsync-sandbox")
 MELTANO = str(BIN / "meltano")
-DEMO_CLIENTS = 200
+DEMO_CLIENTS = 100
 DEMO_SEED = 7
 # The sandbox environment of meltano.yml points here.
 AMLCARE_URL = "http://127.0.0.1:18802/v1"
