@@ -1,4 +1,8 @@
-"""The run report (JSON for machines, Markdown for people) and the rejects file."""
+"""The run report (JSON for machines, Markdown and HTML for people) and the rejects file.
+
+The pages for people group the problems by what the office should do about them, and show how
+the last runs went, read back from the JSON reports earlier runs left in the same folder.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +12,16 @@ import typing as t
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from html import escape
 from pathlib import Path
+from string import Template
 
 OUTCOMES = ("created", "linked", "updated", "unchanged", "skipped", "rejected")
 REJECTS_FILE_NAME = "rejects.jsonl"
+# How many runs the pages look back over, this one included.
+TREND_RUNS = 14
+# The outcomes the trend follows: documents uploaded, relations updated, records rejected.
+TREND_OUTCOMES = ("created", "updated", "rejected")
 
 
 @dataclass
@@ -73,8 +83,8 @@ class RunReport:
             "problems": [problem.__dict__ for problem in self.problems],
         }
 
-    def as_markdown(self) -> str:
-        """The report for people: totals, then what to fix."""
+    def as_markdown(self, trend: list[dict[str, t.Any]]) -> str:
+        """The report for people: totals, the last runs, then what to fix, grouped."""
         data = self.as_dict()
         lines = [
             f"# target-adminpulse run of {data['started_at']}",
@@ -95,25 +105,130 @@ class RunReport:
         if self.ignored_streams:
             lines += ["", "Streams outside the input contract, read and ignored: "]
             lines[-1] += _phrase(self.ignored_streams)
-        lines += ["", f"## Problems ({len(self.problems)})", ""]
+        lines += ["", f"## Last {len(trend)} runs", ""]
+        lines += ["| run (UTC) | " + " | ".join(TREND_OUTCOMES) + " |"]
+        lines += ["|---|" + "---:|" * len(TREND_OUTCOMES)]
+        lines += [
+            f"| {run['run']} | " + " | ".join(str(run[o]) for o in TREND_OUTCOMES) + " |"
+            for run in trend
+        ]
+        lines += ["", f"## Problems ({len(self.problems)})"]
         if not self.problems:
-            lines.append("None.")
-        for problem in self.problems:
-            replayed = " (replayed)" if problem.replayed else ""
-            lines.append(
-                f"- {problem.stream} {problem.record_id}, {problem.business_key}{replayed}: "
-                f"{problem.reason}. **To do:** {problem.action}"
-            )
+            lines += ["", "None."]
+        for action, group in self.problems_by_action().items():
+            lines += ["", f"### To do: {action} ({len(group)})", ""]
+            lines += [f"- {_label(problem)}: {problem.reason}" for problem in group]
         return "\n".join(lines) + "\n"
 
+    def problems_by_action(self) -> dict[str, list[Problem]]:
+        """The problems under what the office should do about them, most frequent first."""
+        groups: dict[str, list[Problem]] = {}
+        for problem in self.problems:
+            groups.setdefault(problem.action, []).append(problem)
+        return dict(sorted(groups.items(), key=lambda item: -len(item[1])))
+
+    def as_html(self, trend: list[dict[str, t.Any]]) -> str:
+        """The same report as one self-contained page: inline style, no script, no link."""
+        data = self.as_dict()
+        rows = [
+            f"<tr><td>{escape(stream)}</td>" + "".join(f"<td class=n>{c[o]}</td>" for o in OUTCOMES)
+            for stream, c in data["streams"].items()
+        ]
+        rows.append("<tr class=all><td>all</td>")
+        rows[-1] += "".join(f"<td class=n>{data['totals'][o]}</td>" for o in OUTCOMES)
+        widest = max([run[o] for run in trend for o in TREND_OUTCOMES] + [1])
+        runs = "".join(
+            f"<tr><td>{escape(run['run'])}</td>"
+            + "".join(
+                f"<td class=n>{run[o]}</td><td><span class='bar {o}' "
+                f"style='width:{round(120 * run[o] / widest)}px'></span></td>"
+                for o in TREND_OUTCOMES
+            )
+            for run in trend
+        )
+        problems = "".join(
+            f"<h3>To do: {escape(action)} ({len(group)})</h3><table><tr><th>record</th>"
+            "<th>client</th><th>why</th></tr>"
+            + "".join(
+                f"<tr><td>{escape(f'{p.stream} {p.record_id}')}</td><td class=key>"
+                f"{escape(p.business_key)}{' (replayed)' if p.replayed else ''}</td>"
+                f"<td>{escape(p.reason)}</td></tr>"
+                for p in group
+            )
+            + "</table>"
+            for action, group in self.problems_by_action().items()
+        )
+        return _PAGE.substitute(
+            title=f"AdminPulse outbound sync, {self.started_at:%Y-%m-%d %H:%M} UTC",
+            status=escape(self.status + (f": {self.error}" if self.error else "")),
+            outcomes="".join(f"<th class=n>{o}</th>" for o in OUTCOMES),
+            counts="</tr>".join(rows) + "</tr>",
+            skipped="".join(
+                f"<li>{escape(reason)}: {count}</li>" for reason, count in self.skip_reasons.items()
+            )
+            or "<li>nothing</li>",
+            runs=len(trend),
+            trend_head="".join(f"<th class=n>{o}</th><th></th>" for o in TREND_OUTCOMES),
+            trend=runs,
+            problem_count=len(self.problems),
+            problems=problems or "<p>None.</p>",
+        )
+
     def write(self, folder: Path) -> Path:
-        """Write both forms next to each other; return the JSON file's path."""
+        """Write the three forms next to each other; return the JSON file's path."""
         folder.mkdir(parents=True, exist_ok=True)
         stem = "run-" + self.started_at.strftime("%Y%m%dT%H%M%S%fZ")
         json_path = folder / f"{stem}.json"
         write_atomically(json_path, json.dumps(self.as_dict(), indent=2, ensure_ascii=False))
-        write_atomically(folder / f"{stem}.md", self.as_markdown())
+        trend = read_trend(folder)
+        write_atomically(folder / f"{stem}.md", self.as_markdown(trend))
+        write_atomically(folder / f"{stem}.html", self.as_html(trend))
         return json_path
+
+
+def read_trend(folder: Path) -> list[dict[str, t.Any]]:
+    """The last runs' totals from their JSON reports, oldest first; unreadable ones left out."""
+    runs = []
+    for path in sorted(folder.glob("run-*.json"))[-TREND_RUNS:]:
+        try:
+            report = json.loads(path.read_text(encoding="utf-8"))
+            totals = report["totals"]
+            run = {"run": f"{report['started_at'][:16].replace('T', ' ')} ({report['status']})"}
+            runs.append(run | {outcome: int(totals[outcome]) for outcome in TREND_OUTCOMES})
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return runs
+
+
+def _label(problem: Problem) -> str:
+    """`documents doc_1, KBO 0403019261 (replayed)`: the record and its client."""
+    replayed = " (replayed)" if problem.replayed else ""
+    return f"{problem.stream} {problem.record_id}, {problem.business_key}{replayed}"
+
+
+_PAGE = Template("""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>$title</title><style>
+body{font:15px/1.45 system-ui,sans-serif;margin:2em auto;max-width:62em;padding:0 1em;color:#222}
+h1{font-size:1.5em}h2{font-size:1.2em;margin-top:1.6em;border-bottom:1px solid #ccc}
+h3{font-size:1em}
+table{border-collapse:collapse}td,th{padding:.25em .6em;border-bottom:1px solid #eee;
+text-align:left;vertical-align:top}.n{text-align:right}.all td{font-weight:600}
+.key{white-space:nowrap}.bar{display:inline-block;height:.8em}
+.created{background:#2e7d32}.updated{background:#1565c0}.rejected{background:#c62828}
+</style></head><body>
+<h1>$title</h1>
+<p>Status: <b>$status</b></p>
+<h2>Records written</h2>
+<p>Created: documents uploaded to the client's file. Updated: relations whose CAP dates, risk
+level or ID-card expiry changed. Rejected: records waiting in the rejects file for the next run.</p>
+<table><tr><th>stream</th>$outcomes</tr>$counts</table>
+<p>Skipped on purpose:</p><ul>$skipped</ul>
+<h2>Last $runs runs</h2>
+<table><tr><th>run (UTC)</th>$trend_head</tr>$trend</table>
+<h2>Problems ($problem_count)</h2>
+$problems
+</body></html>
+""")
 
 
 class RejectsFile:
