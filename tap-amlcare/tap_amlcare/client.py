@@ -18,7 +18,7 @@ from singer_sdk.pagination import JSONPathPaginator
 from tap_amlcare import amlcare_api
 
 if t.TYPE_CHECKING:
-    from collections.abc import Generator
+    from collections.abc import Generator, Iterable
 
     from backoff.types import Details
     from singer_sdk.helpers.types import Context
@@ -33,6 +33,10 @@ MAX_RETRY_AFTER_SECONDS = 120
 REQUEST_TIMEOUT_SECONDS = 60
 # Emit a bookmark this often, so an interrupted run resumes close to where it stopped.
 RECORDS_PER_CHECKPOINT = 25
+# A progress line on a long read: every this many records, and at least every this many seconds.
+# AMLCare's cursor pages announce no total, so the line gives the count and the rate only.
+PROGRESS_EVERY = 500
+PROGRESS_SECONDS = 30.0
 
 
 class ConfigurationError(click.ClickException, FatalAPIError):
@@ -142,6 +146,17 @@ class AMLCareStream(RESTStream[str | None]):
             if since:
                 params[amlcare_api.PARAM_UPDATED_SINCE] = since
         return params
+
+    def get_records(self, context: Context | None) -> Iterable[dict[str, t.Any]]:
+        """The stream's records, logging how many so far and how fast on a long read."""
+        started = last_line = time.monotonic()
+        for count, record in enumerate(super().get_records(context), start=1):
+            now = time.monotonic()
+            if count % PROGRESS_EVERY == 0 or now - last_line >= PROGRESS_SECONDS:
+                rate = count / max(now - started, 1e-6)
+                self.logger.info("%s: %d read so far, %.1f/s", self.name, count, rate)
+                last_line = now
+            yield record
 
     def updated_since(self, context: Context | None) -> str | None:
         """The bookmark (or start date) as AMLCare writes timestamps.

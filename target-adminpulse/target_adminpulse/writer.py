@@ -21,8 +21,9 @@ from target_adminpulse.identifiers import business_key
 from target_adminpulse.relations import Rejection, RelationFinder, describe
 from target_adminpulse.report import Problem, RejectsFile, RunReport
 
-# A progress line after this many records of a long run.
+# A progress line after this many records of a long run, and at least every this many seconds.
 PROGRESS_EVERY = 100
+PROGRESS_SECONDS = 30.0
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +55,7 @@ class AdminPulseWriter:
         self.rejects = rejects
         self._document_type_ids: dict[str, int] | None = None
         self._records_seen = 0
+        self._started = self._last_progress = time.monotonic()
         self._replayed = False
 
     # The run's phases.
@@ -283,14 +285,19 @@ class AdminPulseWriter:
         )
 
     def _progress(self) -> None:
+        """A line every so many records or seconds: count, rate, outcomes so far, requests."""
         self._records_seen += 1
-        if self._records_seen % PROGRESS_EVERY == 0:
-            logger.info(
-                "Progress: %d records, %s; %d requests sent",
-                self._records_seen,
-                ", ".join(f"{k} {v}" for k, v in self.report.totals().items() if v),
-                self.client.requests_sent,
-            )
+        now = time.monotonic()
+        if self._records_seen % PROGRESS_EVERY and now - self._last_progress < PROGRESS_SECONDS:
+            return
+        self._last_progress = now
+        logger.info(
+            "Progress: %d records (%.1f/s), %s; %d requests sent",
+            self._records_seen,
+            self._records_seen / max(now - self._started, 1e-6),
+            ", ".join(f"{k} {v}" for k, v in self.report.totals().items() if v),
+            self.client.requests_sent,
+        )
 
 
 def _decode_content(record: dict[str, t.Any]) -> bytes:
