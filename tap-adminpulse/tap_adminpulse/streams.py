@@ -26,6 +26,9 @@ if t.TYPE_CHECKING:
 
 # Progress lines on long reads: one every this many rows (and at least every 30 s).
 PROGRESS_EVERY = 1000
+# The key of the identity documents bookmark that names the relations bookmark whose new
+# relations have all had their documents sent (see `IdentityDocumentsStream.mark_documents_sent`).
+DOCUMENTS_SENT_FOR = "sent_for_relations_through"
 # Identity document files are fetched one request each: a line every this many files.
 PROGRESS_EVERY_FILE = 100
 
@@ -260,6 +263,7 @@ class IdentityDocumentsStream(AdminPulseStream):
         memory = self.tap.run_memory
         if not memory.new_relations:
             self.logger.info("No relation imported for the first time: no identity document read")
+            self.mark_documents_sent()
             return
 
         download = bool(self.config.get("include_document_content", True))
@@ -293,6 +297,18 @@ class IdentityDocumentsStream(AdminPulseStream):
             downloaded,
             self.tap.paced_session.request_count,
         )
+        self.mark_documents_sent()
+
+    def mark_documents_sent(self) -> None:
+        """Write into this stream's bookmark that every new relation's documents are now sent.
+
+        The value is the relations bookmark this run commits. A consumer that must have all of a
+        new relation's documents before it acts (target-amlcare completes a client only after its
+        cards) compares the two in the last state it received: equal means the tap got to the
+        end; a tap that died half-way leaves the previous run's value here.
+        """
+        relations = self.tap_state.get("bookmarks", {}).get(RelationsStream.name, {})
+        self.stream_state[DOCUMENTS_SENT_FOR] = relations.get("replication_key_value")
 
     def identity_document_types(self) -> list[tuple[int, str]]:
         """The ids of the eID and eID Foto types, found by name."""

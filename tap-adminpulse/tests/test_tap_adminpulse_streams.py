@@ -55,6 +55,18 @@ def test_first_run_emits_every_relation_and_the_identity_documents_of_all(seeded
     assert bookmark == max(r["modifiedDate"] for r in world["relations"])
 
 
+def test_only_the_last_state_says_every_new_relations_documents_were_sent(seeded):
+    messages = run_tap(tap_config(seeded))
+
+    states = [m["value"]["bookmarks"] for m in messages if m["type"] == "STATE"]
+    relations_bookmark = states[-1]["relations"]["replication_key_value"]
+    assert states[-1]["identity_documents"]["sent_for_relations_through"] == relations_bookmark
+    # A consumer that saw any earlier state (a tap that died there) must not take it for the end.
+    for earlier in states[:-1]:
+        marker = earlier.get("identity_documents", {}).get("sent_for_relations_through")
+        assert marker is None or marker != earlier["relations"]["replication_key_value"]
+
+
 def test_preflight_setting_lists_identity_documents_without_downloading_them(seeded):
     seeded.reset_requests()
 

@@ -21,6 +21,39 @@ if t.TYPE_CHECKING:
 
 # The order in which replayed rejects are fed back: what the others need comes first.
 REPLAY_ORDER = ("users", "document_types", "relations", "identity_documents")
+# The key of the identity documents bookmark with which the tap says that every new relation's
+# documents have been sent: it holds the relations bookmark of the same run (see `tap_finished`).
+DOCUMENTS_SENT_FOR = "sent_for_relations_through"
+INCOMPLETE_INPUT = (
+    "The input ended before the tap had sent every identity document (the tap stopped "
+    "half-way): the clients this run created are left pending and no state is emitted, so the "
+    "next run sends them again and finishes them."
+)
+
+
+class IncompleteInputError(Exception):
+    """The input ended where the tap cannot have finished; the run must not look successful."""
+
+
+def tap_finished(state: dict | None, records_after_state: bool) -> bool:
+    """Whether the input ended where a tap that finished its run ends it.
+
+    A tap that dies (killed, out of memory) or is stopped closes its output like one that is
+    done, so the end of the input proves nothing. A finished run ends on a state whose identity
+    documents bookmark names the relations bookmark of that same state; one that stopped
+    half-way ends on a record, on a state still marking progress, or on a state whose identity
+    documents bookmark is the previous run's.
+    """
+    if records_after_state:
+        return False
+    if state is None:
+        return True  # nothing was sent, so nothing waits for its cards
+    bookmarks = state.get("bookmarks") or {}
+    relations = bookmarks.get("relations") or {}
+    documents = bookmarks.get("identity_documents") or {}
+    if "progress_markers" in relations or DOCUMENTS_SENT_FOR not in documents:
+        return False
+    return documents[DOCUMENTS_SENT_FOR] == relations.get("replication_key_value")
 
 
 class TargetAMLCare(Target):
@@ -28,7 +61,8 @@ class TargetAMLCare(Target):
 
     State is emitted once, after the whole import has finished: a client becomes complete only
     after its identity cards, which come last in the stream, so no earlier point is safe to
-    resume from. The SDK's periodic flush (every few minutes) is therefore switched off.
+    resume from. The SDK's periodic flush (every few minutes) is therefore switched off. An input
+    that ends before the tap finished (see `tap_finished`) completes no client and emits no state.
     """
 
     name = "target-amlcare"
@@ -112,6 +146,7 @@ class TargetAMLCare(Target):
             dry_run=dry_run,
         )
         self.import_run = Import(settings, self.amlcare, self.report)
+        self.records_after_state = False
         if not dry_run:
             self.replay_rejects()
 
@@ -134,17 +169,38 @@ class TargetAMLCare(Target):
         """The import sink for accepted streams; a counting, ignoring one for the rest."""
         return ImportSink if stream_name in STREAM_SCHEMAS else IgnoredStreamSink
 
+    def _process_record_message(self, message_dict: dict) -> None:
+        """Note that a record came after the last state, then process it as the SDK does."""
+        self.records_after_state = True
+        super()._process_record_message(message_dict)
+
+    def _process_state_message(self, message_dict: dict) -> None:
+        """Note that a state came last so far, then keep it as the SDK does."""
+        self.records_after_state = False
+        super()._process_state_message(message_dict)
+
     def process_endofpipe(self) -> None:
-        """Finish the import, write the report and rejects, then let the SDK emit state."""
+        """Finish the import, write the report and rejects, then let the SDK emit state.
+
+        Raises:
+            IncompleteInputError: when the input ended before the tap finished; the report and
+                rejects are written, no client is completed and no state is emitted.
+        """
+        finished = self.report.dry_run or tap_finished(self._latest_state, self.records_after_state)
+        self.import_run.complete_clients = finished
         try:
             self.import_run.finish()
         except Exception as error:
             self.report.details["failed"] = f"{type(error).__name__}: {error}"
             self.report.write(self.report_dir)
             raise
+        if not finished:
+            self.report.details["failed"] = INCOMPLETE_INPUT
         json_path, page = self.report.write(self.report_dir)
         if not self.report.dry_run:
             write_rejects(self.report_dir, self.import_run.rejects)
+        if not finished:
+            raise IncompleteInputError(INCOMPLETE_INPUT)
         counts = ", ".join(f"{name} {n}" for name, n in sorted(self.report.counts.items()))
         self.logger.info("Run report %s (for people: %s): %s", json_path, page.name, counts)
         self.logger.info(
@@ -167,7 +223,7 @@ class TargetAMLCare(Target):
         """Run the target; a setup mistake or an unreachable AMLCare ends it in one line."""
         try:
             super().invoke(*args, **kwargs)
-        except (SetupError, AMLCareUnavailableError) as error:
+        except (SetupError, AMLCareUnavailableError, IncompleteInputError) as error:
             cls.logger.error("%s", error)
             sys.exit(1)
 

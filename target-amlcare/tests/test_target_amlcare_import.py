@@ -68,7 +68,17 @@ def messages(relations: list[dict], documents: list[dict] = ()) -> str:
             "key_properties": ["id"],
         },
         *({"type": "RECORD", "stream": "identity_documents", "record": d} for d in documents),
-        {"type": "STATE", "value": {"bookmarks": {"relations": {"replication_key_value": "x"}}}},
+        # The state a tap ends a finished run on: the identity documents of the relations up to
+        # the relations bookmark are all sent.
+        {
+            "type": "STATE",
+            "value": {
+                "bookmarks": {
+                    "relations": {"replication_key_value": "x"},
+                    "identity_documents": {"sent_for_relations_through": "x"},
+                }
+            },
+        },
     ]
     return "".join(json.dumps(line) + "\n" for line in lines)
 
@@ -227,3 +237,50 @@ def test_a_company_is_found_by_its_kbo_number_however_it_was_typed(sandbox, tmp_
 
     assert report["counts"]["unchanged"] == 1
     assert list(clients(sandbox)) == [COMPANY_KBO]
+
+
+def test_an_input_cut_short_before_the_tap_finished_completes_no_client_and_emits_no_state(
+    sandbox, tmp_path
+):
+    card = {
+        "id": 7,
+        "relationIdentifier": "cut",
+        "documentTypeName": "eID",
+        "fileName": "eid-front-CUT.jpg",
+        "publicOnPortal": True,
+        "content": "AAECAw==",
+        "contentType": "image/jpeg",
+    }
+    whole = messages([relation("cut", nationalRegisterNumber=nrn("850730", 33))], [card])
+    # A tap killed after sending the card, before its last state: the input just ends.
+    cut = "".join(line + "\n" for line in whole.splitlines()[:-1])
+    config = tmp_path / "config.json"
+    config.write_text(
+        json.dumps(
+            {
+                "base_url": sandbox.amlcare_url,
+                "api_key": sandbox.amlcare_key,
+                "report_dir": str(tmp_path / "reports"),
+            }
+        )
+    )
+
+    completed = subprocess.run(
+        [*TARGET, "--config", str(config)],
+        input=cut,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert completed.returncode == 1
+    assert "The input ended before the tap had sent every identity document" in completed.stderr
+    assert "Traceback" not in completed.stderr
+    assert completed.stdout.strip() == ""  # no state: the bookmark stays where it was
+    assert clients(sandbox)[nrn("850730", 33)]["import_status"] == "pending"
+
+    completed, _ = run_target(sandbox, tmp_path, whole)
+
+    assert clients(sandbox)[nrn("850730", 33)]["import_status"] == "complete"
+    assert completed.stdout.strip()
