@@ -34,6 +34,7 @@ from target_amlcare.client import WritePool
 from target_amlcare.contract import contract_problem
 from target_amlcare.identifiers import check_kbo, check_nrn, mask_key
 from target_amlcare.progress import Progress
+from target_amlcare.relation_store import RelationStore
 from target_amlcare.report import Problem, RunReport
 
 if t.TYPE_CHECKING:
@@ -55,6 +56,10 @@ UNPROCESSABLE = 422
 # Identity documents held in memory while the clients are being created; beyond this the
 # target stops reading (and the tap waits) until the clients are in.
 MAX_DEFERRED_DOCUMENTS = 2000
+# Clients planned, created and judged per round: their payloads are the only full records held.
+CREATE_BATCH = 500
+# What the import reads of an AMLCare client; the rest of AMLCare's answer is not kept.
+CLIENT_FIELDS = ("id", "key", "external_ref", "import_status")
 
 
 @dataclass
@@ -67,6 +72,11 @@ class Settings:
     today: date = field(default_factory=date.today)
 
 
+def compact(client: dict[str, t.Any]) -> dict[str, t.Any]:
+    """The fields of an AMLCare client that the import reads: one is held per client."""
+    return {name: client.get(name) for name in CLIENT_FIELDS}
+
+
 @dataclass
 class Created:
     """What AMLCare answered to one create: the client, whether we made it, or why not."""
@@ -76,20 +86,20 @@ class Created:
     refusal: str | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class Planned:
-    """A relation that becomes (or is found as) an AMLCare client in this run."""
+    """A relation that becomes (or is found as) an AMLCare client in this run.
 
-    relation: dict[str, t.Any]
+    Only what planning needs: the relation itself waits in the run's `RelationStore` and is read
+    back when its create payload is built.
+    """
+
+    uid: str  # the AdminPulse uniqueIdentifier
+    code: str | None
     client_type: str
     key: str
     enterprise_number: str | None = None
     is_client: bool = True  # imported for its own sake, not only as someone's UBO or director
-
-    @property
-    def uid(self) -> str:
-        """The AdminPulse uniqueIdentifier."""
-        return str(self.relation["uniqueIdentifier"])
 
     @property
     def masked_key(self) -> str:
@@ -106,7 +116,7 @@ class Import:
         self.report = report
         self.users: dict[int, str | None] = {}
         self.document_types: dict[int, dict[str, t.Any]] = {}
-        self.relations: dict[str, dict[str, t.Any]] = {}
+        self.relations = RelationStore()
         self.waiting_documents: dict[int, dict[str, t.Any]] = {}
         self.rejects: list[dict[str, t.Any]] = []
         self.rejected_relations: dict[str, str] = {}
@@ -242,13 +252,11 @@ class Import:
         self.resolve_all(first_claims, existing, responsibles)
         # A key claimed twice: the first claim's client now exists, and the repeat finds it.
         self.resolve_all(repeats, existing, responsibles)
-        bodies = [
-            body
-            for company in companies
-            if company.uid in self.owned
-            for body in self.link_bodies(company, role_links.get(company.uid, []))
-        ]
-        list(self.pool.map(self.post_link, bodies))
+        for company in companies:
+            if company.uid in self.owned:
+                for body in self.link_bodies(company, role_links.get(company.uid, [])):
+                    self.pool.submit(self.post_link, body)
+        self.pool.drain()
 
     def plan_clients(self) -> tuple[list[Planned], dict[str, str]]:
         """The relations to import as clients, each with a valid key; reject the others.
@@ -313,14 +321,15 @@ class Import:
         if problem is not None:
             self.reject_relation(relation, problem, "invalid_identifier")
             return None
+        uid, code = str(relation["uniqueIdentifier"]), relation.get("code")
         if relation["type"] == api.RELATION_COMPANY:
             key = str(check_kbo(relation.get("vatNumber")).key)
-            return Planned(relation, api.COMPANY, key, is_client=is_client)
+            return Planned(uid, code, api.COMPANY, key, is_client=is_client)
         key = str(check_nrn(relation.get("nationalRegisterNumber")).key)
         enterprise_number = None
         if relation["type"] == api.RELATION_SOLE_PROPRIETOR:
             enterprise_number = check_kbo(relation.get("vatNumber")).key
-        return Planned(relation, api.PERSON, key, enterprise_number, is_client=is_client)
+        return Planned(uid, code, api.PERSON, key, enterprise_number, is_client=is_client)
 
     def plan_roles(
         self, companies: list[Planned]
@@ -330,13 +339,14 @@ class Import:
         holders: dict[str, Planned] = {}
         for company in companies:
             company_links: list[tuple[str, str]] = []
-            for link in company.relation.get("tos") or []:
+            relation = self.relations[company.uid]
+            for link in relation.get("tos") or []:
                 role = api.ROLE_OF_LINK_TYPE.get(link["linkType"])
                 if role is None:
                     continue
                 problem = self.role_holder_problem(link["uniqueIdentifier"], role)
                 if problem is not None:
-                    self.reject_relation(company.relation, problem, "role_holder_not_importable")
+                    self.reject_relation(relation, problem, "role_holder_not_importable")
                     break
                 holder = self.relations[link["uniqueIdentifier"]]
                 if holder["type"] == api.RELATION_COMPANY:
@@ -346,7 +356,7 @@ class Import:
                             f"its {role} is a company (relation {holder.get('code')})",
                             key=company.masked_key,
                             relation=company.uid,
-                            code=company.relation.get("code"),
+                            code=company.code,
                         )
                     )
                     continue
@@ -388,7 +398,7 @@ class Import:
             batch = unique[start : start + api.LOOKUP_BATCH_SIZE]
             response = self.amlcare.request("POST", api.CLIENT_LOOKUP_PATH, json={"keys": batch})
             for client in response.json()[api.ITEMS_KEY]:
-                found[client["key"]] = client
+                found[client["key"]] = compact(client)
         return found
 
     def split_repeated_keys(self, plans: list[Planned]) -> tuple[list[Planned], list[Planned]]:
@@ -407,7 +417,7 @@ class Import:
                     f"relation {first_claim} has the same identifier; only that one is imported",
                     key=plan.masked_key,
                     relation=plan.uid,
-                    code=plan.relation.get("code"),
+                    code=plan.code,
                 )
             )
         return first_claims, repeats
@@ -418,24 +428,29 @@ class Import:
         existing: dict[str, dict[str, t.Any]],
         responsibles: dict[str, str],
     ) -> None:
-        """Create the plans' new clients concurrently; judge every outcome in plan order."""
-        payloads = {
-            plan.uid: self.client_payload(plan, responsibles)
-            for plan in plans
-            if plan.key not in existing
-        }
-        to_create = [plan for plan in plans if plan.uid in payloads]
-        progress = Progress(logger, "Clients created", every=PROGRESS_EVERY, total=len(to_create))
+        """Create the plans' new clients concurrently; judge every outcome in plan order.
 
-        def create(plan: Planned) -> Created:
-            answer = self.create(payloads[plan.uid])
+        A batch at a time, so that only one batch of create payloads is ever held.
+        """
+        total = sum(1 for plan in plans if plan.key not in existing)
+        progress = Progress(logger, "Clients created", every=PROGRESS_EVERY, total=total)
+
+        def create(payload: dict[str, t.Any]) -> Created:
+            answer = self.create(payload)
             progress.advance()
             return answer
 
-        answers = self.pool.map(create, to_create)
-        created = dict(zip((plan.uid for plan in to_create), answers, strict=True))
-        for plan in plans:
-            self.resolve(plan, existing, created.get(plan.uid))
+        for start in range(0, len(plans), CREATE_BATCH):
+            batch = plans[start : start + CREATE_BATCH]
+            payloads = {
+                plan.uid: self.client_payload(plan, responsibles)
+                for plan in batch
+                if plan.key not in existing
+            }
+            answers = self.pool.map(create, payloads.values())
+            created = dict(zip(payloads, answers, strict=True))
+            for plan in batch:
+                self.resolve(plan, existing, created.get(plan.uid))
 
     def resolve(
         self,
@@ -448,7 +463,9 @@ class Import:
         if client is None and answer is not None:
             if answer.refusal is not None:
                 self.reject_relation(
-                    plan.relation, f"AMLCare refused it: {answer.refusal}", "amlcare_refused"
+                    self.relations[plan.uid],
+                    f"AMLCare refused it: {answer.refusal}",
+                    "amlcare_refused",
                 )
                 return
             client, created = answer.client, answer.created
@@ -474,12 +491,13 @@ class Import:
 
     def client_payload(self, plan: Planned, responsibles: dict[str, str]) -> dict[str, t.Any]:
         """The body creating the plan's client, with its responsible (reported when missing)."""
+        relation = self.relations[plan.uid]
         return api.client_payload(
-            plan.relation,
+            relation,
             client_type=plan.client_type,
             key=plan.key,
             enterprise_number=plan.enterprise_number,
-            responsible_user_id=self.responsible(plan, responsibles),
+            responsible_user_id=self.responsible(plan, relation, responsibles),
         )
 
     def create(self, payload: dict[str, t.Any]) -> Created:
@@ -500,15 +518,17 @@ class Import:
         if response.status_code == HTTPStatus.CONFLICT:
             _, _, existing_id = api.error_details(response.json())
             found = self.amlcare.request("GET", api.CLIENT_PATH.format(client_id=existing_id))
-            return Created(found.json(), created=False)
+            return Created(compact(found.json()), created=False)
         if response.status_code == UNPROCESSABLE:
             _, message, _ = api.error_details(response.json())
             return Created(None, created=False, refusal=message)
-        return Created(response.json(), created=True)
+        return Created(compact(response.json()), created=True)
 
-    def responsible(self, plan: Planned, responsibles: dict[str, str]) -> str | None:
+    def responsible(
+        self, plan: Planned, relation: dict[str, t.Any], responsibles: dict[str, str]
+    ) -> str | None:
         """The AMLCare user of the relation's first responsible who has one (by e-mail)."""
-        entries = plan.relation.get("responsibles") or []
+        entries = relation.get("responsibles") or []
         for entry in entries:
             email = self.users.get(entry["userId"])
             if email and email.strip().lower() in responsibles:
@@ -522,14 +542,12 @@ class Import:
                     "no responsible in AdminPulse; imported without one",
                     key=plan.masked_key,
                     relation=plan.uid,
-                    code=plan.relation.get("code"),
+                    code=plan.code,
                 )
             )
             return None
         user_id = entries[0]["userId"]
-        self.missing_responsibles.setdefault(user_id, []).append(
-            str(plan.relation.get("code") or plan.uid)
-        )
+        self.missing_responsibles.setdefault(user_id, []).append(str(plan.code or plan.uid))
         return None
 
     def amlcare_users_by_email(self) -> dict[str, str]:
@@ -652,9 +670,12 @@ class Import:
                 self.wait_for_clients()
             self.pool.drain()
             if not self.settings.dry_run and self.complete_clients:
-                list(self.pool.map(self.mark_complete, self.owned.values()))
+                for client_id in self.owned.values():
+                    self.pool.submit(self.mark_complete, client_id)
+                self.pool.drain()
         finally:
             self.pool.close()
+            self.relations.close()
         self.report_responsibles()
         self.report_document_types()
         self.report.count("rejected", 0)

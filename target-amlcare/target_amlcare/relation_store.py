@@ -1,0 +1,103 @@
+"""The relations of one run, kept on disk so that the target's memory does not grow with them.
+
+The import needs every relation before it can plan (a company's UBOs may arrive after it), and
+an office can have tens of thousands. Held as Python dictionaries they cost kilobytes each; here
+they wait in a SQLite file in the temporary folder, written as they arrive and read back one at
+a time, and the file is deleted when the run ends. SQLite's own page cache bounds what stays in
+memory.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import tempfile
+import threading
+import typing as t
+from pathlib import Path
+
+# Relations read back per query while iterating: enough to keep SQLite busy, few in memory.
+READ_BATCH = 500
+# SQLite's page cache, in KiB (a negative cache_size is KiB): a few MB whatever the office size.
+CACHE_KIB = 4096
+
+
+class RelationStore:
+    """AdminPulse relations by uniqueIdentifier, in arrival order, in a temporary SQLite file.
+
+    Used from the import's thread and the main thread, so every query holds one lock. A relation
+    stored twice keeps its first place and its latest content.
+    """
+
+    def __init__(self) -> None:
+        self._folder = tempfile.TemporaryDirectory(prefix="target-amlcare-")
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(
+            Path(self._folder.name) / "relations.sqlite", check_same_thread=False
+        )
+        # A scratch file: nothing to recover after a crash, so no journal and no fsync.
+        self._db.execute("PRAGMA journal_mode = OFF")
+        self._db.execute("PRAGMA synchronous = OFF")
+        self._db.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
+        self._db.execute(
+            "CREATE TABLE relations (position INTEGER PRIMARY KEY, uid TEXT UNIQUE, body TEXT)"
+        )
+        self._count = 0
+
+    def __setitem__(self, uid: str, relation: dict[str, t.Any]) -> None:
+        body = json.dumps(relation, separators=(",", ":"))
+        with self._lock:
+            updated = self._db.execute(
+                "UPDATE relations SET body = ? WHERE uid = ?", (body, uid)
+            ).rowcount
+            if not updated:
+                self._db.execute("INSERT INTO relations (uid, body) VALUES (?, ?)", (uid, body))
+                self._count += 1
+
+    @t.overload
+    def get(self, uid: str) -> dict[str, t.Any] | None: ...
+
+    @t.overload
+    def get(self, uid: str, default: dict[str, t.Any]) -> dict[str, t.Any]: ...
+
+    def get(self, uid: str, default: dict[str, t.Any] | None = None) -> dict[str, t.Any] | None:
+        """The relation, or `default` when it was not received."""
+        with self._lock:
+            row = self._db.execute("SELECT body FROM relations WHERE uid = ?", (uid,)).fetchone()
+        return default if row is None else t.cast("dict[str, t.Any]", json.loads(row[0]))
+
+    def __getitem__(self, uid: str) -> dict[str, t.Any]:
+        relation = self.get(uid)
+        if relation is None:
+            raise KeyError(uid)
+        return relation
+
+    def __contains__(self, uid: object) -> bool:
+        with self._lock:
+            row = self._db.execute("SELECT 1 FROM relations WHERE uid = ?", (uid,)).fetchone()
+        return row is not None
+
+    def __len__(self) -> int:
+        return self._count
+
+    def items(self) -> t.Iterator[tuple[str, dict[str, t.Any]]]:
+        """Every relation with its uniqueIdentifier, in arrival order, a batch at a time."""
+        after = 0
+        while True:
+            with self._lock:
+                rows = self._db.execute(
+                    "SELECT position, uid, body FROM relations WHERE position > ? "
+                    "ORDER BY position LIMIT ?",
+                    (after, READ_BATCH),
+                ).fetchall()
+            if not rows:
+                return
+            for position, uid, body in rows:
+                after = position
+                yield uid, json.loads(body)
+
+    def close(self) -> None:
+        """Delete the file."""
+        with self._lock:
+            self._db.close()
+        self._folder.cleanup()
