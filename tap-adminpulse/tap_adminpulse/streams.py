@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typing as t
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from itertools import islice
 
 from singer_sdk.pagination import SinglePagePaginator
@@ -19,7 +20,6 @@ from tap_adminpulse.progress import Progress
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
-    from datetime import datetime
 
     import requests
     from singer_sdk.helpers.types import Context, Record
@@ -29,6 +29,9 @@ PROGRESS_EVERY = 1000
 # The key of the identity documents bookmark that names the relations bookmark whose new
 # relations have all had their documents sent (see `IdentityDocumentsStream.mark_documents_sent`).
 DOCUMENTS_SENT_FOR = "sent_for_relations_through"
+# ... and when: it makes the last state of every run new, so it is always written last (the SDK
+# does not repeat a state equal to the one before).
+DOCUMENTS_SENT_AT = "sent_at"
 # Identity document files are fetched one request each: a line every this many files.
 PROGRESS_EVERY_FILE = 100
 
@@ -309,6 +312,7 @@ class IdentityDocumentsStream(AdminPulseStream):
         """
         relations = self.tap_state.get("bookmarks", {}).get(RelationsStream.name, {})
         self.stream_state[DOCUMENTS_SENT_FOR] = relations.get("replication_key_value")
+        self.stream_state[DOCUMENTS_SENT_AT] = datetime.now(UTC).isoformat()
 
     def identity_document_types(self) -> list[tuple[int, str]]:
         """The ids of the eID and eID Foto types, found by name."""

@@ -55,16 +55,21 @@ def test_first_run_emits_every_relation_and_the_identity_documents_of_all(seeded
     assert bookmark == max(r["modifiedDate"] for r in world["relations"])
 
 
-def test_only_the_last_state_says_every_new_relations_documents_were_sent(seeded):
-    messages = run_tap(tap_config(seeded))
+def test_every_run_ends_on_a_new_state_saying_the_new_relations_documents_were_sent(seeded):
+    first = run_tap(tap_config(seeded))
+    second = run_tap(tap_config(seeded), state=final_state(first))
 
-    states = [m["value"]["bookmarks"] for m in messages if m["type"] == "STATE"]
-    relations_bookmark = states[-1]["relations"]["replication_key_value"]
-    assert states[-1]["identity_documents"]["sent_for_relations_through"] == relations_bookmark
-    # A consumer that saw any earlier state (a tap that died there) must not take it for the end.
-    for earlier in states[:-1]:
-        marker = earlier.get("identity_documents", {}).get("sent_for_relations_through")
-        assert marker is None or marker != earlier["relations"]["replication_key_value"]
+    for messages in (first, second):
+        assert messages[-1]["type"] == "STATE"  # after the last record, even with no change
+        last = messages[-1]["value"]["bookmarks"]
+        relations_bookmark = last["relations"]["replication_key_value"]
+        assert last["identity_documents"]["sent_for_relations_through"] == relations_bookmark
+    runs = (first, second)
+    sent_at = [m[-1]["value"]["bookmarks"]["identity_documents"]["sent_at"] for m in runs]
+    assert sent_at[0] != sent_at[1]
+    # Before the first run's documents, no state said so: a tap that died there is told apart.
+    for earlier in [m["value"]["bookmarks"] for m in first if m["type"] == "STATE"][:-1]:
+        assert "identity_documents" not in earlier
 
 
 def test_preflight_setting_lists_identity_documents_without_downloading_them(seeded):
