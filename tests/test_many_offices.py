@@ -84,6 +84,20 @@ class Served:
         return run(self.project, self.env, office, *args)
 
 
+def project_copy(project: Path) -> Path:
+    """The project in a folder of its own: meltano.yml copied, the rest linked, no output.
+
+    Relative paths in meltano.yml (report folders, the committed catalog) then resolve there, and
+    the installed plugins (.meltano) are the project's own.
+    """
+    project.mkdir()
+    shutil.copy(PROJECT_ROOT / "meltano.yml", project / "meltano.yml")
+    for entry in PROJECT_ROOT.iterdir():
+        if entry.name not in {"meltano.yml", "output", ".git"}:
+            (project / entry.name).symlink_to(entry)
+    return project
+
+
 def run(
     project: Path, env: dict[str, str], office: Office, *args: str
 ) -> subprocess.CompletedProcess[str]:
@@ -147,10 +161,7 @@ def save_in_amlcare(office: Office) -> None:
 def served(tmp_path_factory) -> Iterator[Served]:
     """Offices A and B, each imported then synced back, by one project with one state database."""
     folder = tmp_path_factory.mktemp("offices")
-    project = folder / "project"
-    project.mkdir()
-    shutil.copy(PROJECT_ROOT / "meltano.yml", project / "meltano.yml")
-    (project / ".meltano").symlink_to(PROJECT_ROOT / ".meltano")  # the installed plugins
+    project = project_copy(folder / "project")
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("TAP_", "TARGET_"))},
         **FAST,

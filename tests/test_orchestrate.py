@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 from amlsync_sandbox.testing import SandboxProcess
+from test_many_offices import project_copy
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -40,10 +40,7 @@ def probed(tmp_path_factory) -> Iterator[tuple[dict, Path, SandboxProcess]]:
     if not ORCHESTRATOR_PYTHON.exists():
         pytest.fail("No orchestrator virtualenv: run `make orchestrator` (make test does).")
     folder = tmp_path_factory.mktemp("orchestrate")
-    project = folder / "project"
-    project.mkdir()
-    shutil.copy(PROJECT_ROOT / "meltano.yml", project / "meltano.yml")
-    (project / ".meltano").symlink_to(PROJECT_ROOT / ".meltano")
+    project = project_copy(folder / "project")
     with SandboxProcess(folder / "world.db", rate_scale=50) as sandbox:
         sandbox.seed(20, seed=3)
         yield probe(folder, project, sandbox), project, sandbox
