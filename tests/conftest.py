@@ -17,9 +17,45 @@ from pathlib import Path
 import pytest
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+# Opt-in to the long forms of the guarantee tests, besides `pytest --long`.
+LONG_TESTS_VARIABLE = "AMLSYNC_LONG_TESTS"
 MELTANO = Path(sys.executable).parent / "meltano"
 # A Meltano run against the sandbox finishes in seconds; this only stops a hung test.
 RUN_TIMEOUT_SECONDS = 600
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """`--long`: also run the tests marked long (the long forms of the guarantee tests)."""
+    parser.addoption(
+        "--long",
+        action="store_true",
+        default=False,
+        help=f"also run the long forms of the guarantee tests (or set {LONG_TESTS_VARIABLE}=1)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Declare the `long` marker."""
+    config.addinivalue_line(
+        "markers", f"long: a long form, run only with --long or {LONG_TESTS_VARIABLE}=1"
+    )
+
+
+def long_form(config: pytest.Config) -> bool:
+    """Whether the long forms run in this session."""
+    return bool(config.getoption("--long", default=False)) or os.environ.get(
+        LONG_TESTS_VARIABLE, ""
+    ) not in {"", "0"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Skip the long forms unless they were asked for."""
+    if long_form(config):
+        return
+    skip = pytest.mark.skip(reason=f"long form: run with --long or {LONG_TESTS_VARIABLE}=1")
+    for item in items:
+        if item.get_closest_marker("long") is not None:
+            item.add_marker(skip)
 
 
 @dataclass

@@ -74,6 +74,7 @@ MODIFIED = "modifiedDate"
 DOCUMENT_RELATION = "relationIdentifier"
 DOCUMENT_TYPE = "documentType"
 DOCUMENT_PUBLIC = "publicOnPortal"
+DOCUMENT_SIZE = "size"
 DOCUMENT_TYPE_NAME = "name"
 
 # Record schemas: what AdminPulse answers (assumed field names, see DOMAIN.md).
@@ -185,5 +186,10 @@ IDENTITY_DOCUMENT_SCHEMA = th.PropertiesList(
         "content",
         th.StringType,
         description="The file, base64; null when not public on portal or not downloaded",
+    ),
+    th.Property(
+        "contentSkipped",
+        th.StringType,
+        description="Why the file is left out although it could be read (it is too large)",
     ),
 ).to_dict()

@@ -147,6 +147,11 @@ DOCUMENT_SCHEMA = th.PropertiesList(
         ),
     ),
     th.Property(
+        "content_skipped",
+        th.StringType(nullable=True),
+        description="Why the file is left out although downloads are on (it is too large).",
+    ),
+    th.Property(
         "version_created_at",
         th.DateTimeType,
         required=True,

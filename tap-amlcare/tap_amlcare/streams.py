@@ -37,6 +37,13 @@ class ClientsStream(AMLCareStream):
     schema = amlcare_api.CLIENT_SCHEMA
 
 
+# The largest file put in a record. Base64 makes it a third larger, and Meltano refuses a line
+# over half its 100 MiB buffer.
+MAX_DOCUMENT_BYTES = 20 * 1024 * 1024
+# Why a record has no file although downloads are on (a file too large to carry).
+CONTENT_SKIPPED = "content_skipped"
+
+
 class DocumentsStream(AMLCareStream):
     """One record per document version, with that version's file when `include_document_content`.
 
@@ -86,12 +93,34 @@ class DocumentsStream(AMLCareStream):
         row: dict[str, t.Any],
         context: Context | None = None,  # noqa: ARG002
     ) -> dict[str, t.Any] | None:
-        """Attach the version's file, base64-encoded, or null when downloads are switched off."""
-        row["content"] = None
-        if self.config.get("include_document_content", True):
+        """Attach the version's file, base64-encoded, or null when downloads are switched off.
+
+        A file larger than a record may carry is left out, with the reason in `content_skipped`,
+        so that one huge file is one rejected record downstream and not a broken pipe.
+        """
+        row["content"] = row[CONTENT_SKIPPED] = None
+        if int(row.get("size") or 0) > MAX_DOCUMENT_BYTES:
+            row[CONTENT_SKIPPED] = self.too_large(row, int(row["size"]))
+        elif self.config.get("include_document_content", True):
             content = self.download(row["id"], row["version"])
-            row["content"] = base64.b64encode(content).decode("ascii")
+            if len(content) > MAX_DOCUMENT_BYTES:  # larger than AMLCare listed it
+                row[CONTENT_SKIPPED] = self.too_large(row, len(content))
+            else:
+                row["content"] = base64.b64encode(content).decode("ascii")
         return row
+
+    def too_large(self, row: dict[str, t.Any], size: int) -> str:
+        """Say (and log) why a version's file stays out of its record."""
+        megabytes, limit = size / 1024 / 1024, MAX_DOCUMENT_BYTES // 1024 // 1024
+        self.logger.warning(
+            "Document %s version %s is %.1f MB, more than the %d MB a record carries: sent "
+            "without its file",
+            row["id"],
+            row["version"],
+            megabytes,
+            limit,
+        )
+        return f"the file is {megabytes:.1f} MB, more than the {limit} MB the sync carries"
 
     def download(self, document_id: str, version: int) -> bytes:
         """The file of one version of a document."""

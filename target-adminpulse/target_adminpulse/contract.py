@@ -76,6 +76,10 @@ DOCUMENT_SCHEMA: dict[str, t.Any] = {
             "contentEncoding": "base64",
             "description": "The file of this version; required for kinds that are uploaded.",
         },
+        "content_skipped": {
+            "type": ["string", "null"],
+            "description": "Why the tap left the file out (too large); the version is rejected.",
+        },
         "version_created_at": {
             "type": ["string", "null"],
             "minLength": 1,

@@ -301,17 +301,25 @@ class AdminPulseWriter:
 
 
 def _decode_content(record: dict[str, t.Any]) -> bytes:
-    if not record.get("content"):
+    if record.get("content_skipped"):
+        raise Rejection(
+            f"the tap left the file out: {record['content_skipped']}",
+            "upload this version by hand in AdminPulse, or replace it in AMLCare by a smaller file",
+        )
+    if record.get("content") is None:
         raise Rejection(
             "the record carries no file",
             "turn include_document_content on in the tap that feeds this target",
         )
     try:
-        return base64.b64decode(record["content"], validate=True)
+        content = base64.b64decode(record["content"], validate=True)
     except (binascii.Error, ValueError):
         raise Rejection(
             "the file is not valid base64", "check the tap or stream map that feeds this target"
         ) from None
+    if not content:
+        raise Rejection("the file is empty", "replace the document in AMLCare by its real file")
+    return content
 
 
 def _record_label(stream: str, record: dict[str, t.Any]) -> str:

@@ -613,13 +613,15 @@ class Import:
         if client_id is None:
             self.report.count("identity_documents_left_alone")  # the client was there before
             return
-        if not document.get("content"):
+        problem = self.file_problem(document)
+        if problem is not None:
+            kind, message = problem
             self.report.count("identity_documents_not_downloaded")
-            if not self.settings.dry_run:
+            if not self.settings.dry_run or kind == "identity_document_too_large":
                 self.report.add(
                     Problem(
-                        "identity_document_not_downloaded",
-                        f"document {document['id']} came without its file",
+                        kind,
+                        message,
                         key=self.masked_key_of(relation),
                         relation=uid,
                         code=relation.get("code"),
@@ -629,6 +631,27 @@ class Import:
         if not self.settings.dry_run:
             self.pool.submit(self.upload, client_id, document)
         self.report.count("identity_documents_attached")
+
+    @staticmethod
+    def file_problem(document: dict[str, t.Any]) -> tuple[str, str] | None:
+        """Why a public identity document has no file to upload (problem kind, message), or None.
+
+        Checked here, before the upload is queued, so that one bad file is one problem and not
+        the end of the run.
+        """
+        what = f"document {document['id']} ({document.get('fileName')})"
+        if document.get("contentSkipped"):
+            return "identity_document_too_large", f"{what}: {document['contentSkipped']}"
+        content = document.get("content")
+        if content is None:
+            return "identity_document_not_downloaded", f"{what} came without its file"
+        try:
+            decoded = base64.b64decode(content, validate=True)
+        except (binascii.Error, ValueError):
+            return "identity_document_unusable", f"{what}: the file is not valid base64"
+        if not decoded:
+            return "identity_document_unusable", f"{what} is an empty file"
+        return None
 
     def upload(self, client_id: str, document: dict[str, t.Any]) -> None:
         """Send the card; 409 means an earlier run already did."""

@@ -60,6 +60,14 @@ ACTIONS: dict[str, str] = {
     "identity_document_not_downloaded": (
         "Run the import with include_document_content on; the tap did not send the file."
     ),
+    "identity_document_too_large": (
+        "Store a smaller scan of the card in AdminPulse before the client's first import, or "
+        "upload it by hand in AMLCare."
+    ),
+    "identity_document_unusable": (
+        "Replace the file in AdminPulse (it is empty or damaged), or upload the card by hand in "
+        "AMLCare."
+    ),
 }
 
 # Where the office makes the fix, per kind of problem: the system, then the record or setting.
@@ -89,6 +97,8 @@ WHERE: dict[str, str] = {
     "identity_document_not_downloaded": (
         "Meltano project: the tap setting include_document_content"
     ),
+    "identity_document_too_large": "AdminPulse, the client's documents: the card's file",
+    "identity_document_unusable": "AdminPulse, the client's documents: the card's file",
 }
 
 
@@ -182,7 +192,9 @@ class RunReport:
         for kind, group in self.by_kind().items():
             lines += ["", f"## {title_of(kind)} ({len(group)})", ""]
             lines += [f"Where: {WHERE.get(kind, '-')}.", "", f"What to do: {ACTIONS.get(kind, '')}"]
-            lines += [""] + [f"- {problem.label}: {problem.message}" for problem in group]
+            lines += [""] + [
+                f"- {as_text(problem.label)}: {as_text(problem.message)}" for problem in group
+            ]
         return "\n".join(lines) + "\n"
 
     def by_kind(self) -> dict[str, list[Problem]]:
@@ -354,6 +366,11 @@ PROBLEM_SECTION = Template("""<section><h3>$title ($count)</h3><dl>
 <dt>Where</dt><dd>$where</dd><dt>What to do</dt><dd>$action</dd></dl>
 <table><tr><th>client</th><th>key</th><th>what</th><th></th></tr>$rows</table></section>
 """)
+
+
+def as_text(value: str) -> str:
+    """Record data for a Markdown line: markup shows as typed instead of being rendered."""
+    return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def write_atomically(path: Path, text: str) -> None:
