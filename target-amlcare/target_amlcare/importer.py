@@ -34,7 +34,7 @@ from target_amlcare.client import WritePool
 from target_amlcare.contract import contract_problem
 from target_amlcare.identifiers import check_kbo, check_nrn, mask_key
 from target_amlcare.progress import Progress
-from target_amlcare.relation_store import RelationStore
+from target_amlcare.relation_store import RelationStore, SpooledRejects
 from target_amlcare.report import Problem, RunReport
 
 if t.TYPE_CHECKING:
@@ -118,7 +118,7 @@ class Import:
         self.document_types: dict[int, dict[str, t.Any]] = {}
         self.relations = RelationStore()
         self.waiting_documents: dict[int, dict[str, t.Any]] = {}
-        self.rejects: list[dict[str, t.Any]] = []
+        self.rejects = SpooledRejects()
         self.rejected_relations: dict[str, str] = {}
         # uniqueIdentifier → AMLCare client id of the clients whose cards this run may attach:
         # the ones it created, and pending ones of ours it finishes.

@@ -101,3 +101,34 @@ class RelationStore:
         with self._lock:
             self._db.close()
         self._folder.cleanup()
+
+
+class SpooledRejects:
+    """The run's rejected records (stream, record, reason), in a temporary file until the end.
+
+    A rejected company carries its linked relations and a rejected card its file, so held in
+    memory they would grow with the office's defects; the rejects file is written from here. The
+    temporary file has no name and is gone when the process ends. Read it once writing is over.
+    """
+
+    def __init__(self) -> None:
+        self._file = tempfile.TemporaryFile("w+", encoding="utf-8")  # noqa: SIM115 - lives as long as the run
+        self._lock = threading.Lock()
+        self._count = 0
+
+    def append(self, entry: dict[str, t.Any]) -> None:
+        """Keep one reject; values JSON cannot hold are kept as text, as the rejects file does."""
+        line = json.dumps(entry, default=str) + "\n"
+        with self._lock:
+            self._file.write(line)
+            self._count += 1
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __iter__(self) -> t.Iterator[dict[str, t.Any]]:
+        with self._lock:
+            self._file.flush()
+            self._file.seek(0)
+        for line in iter(self._file.readline, ""):
+            yield json.loads(line)

@@ -392,7 +392,7 @@ def read_rejects(folder: Path) -> list[dict[str, t.Any]]:
         return [json.loads(line) for line in handle if line.strip()]
 
 
-def write_rejects(folder: Path, rejects: list[dict[str, t.Any]]) -> Path:
+def write_rejects(folder: Path, rejects: t.Iterable[dict[str, t.Any]]) -> Path:
     """Replace the rejects file with this run's rejects (each: stream, record, reason)."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / REJECTS_FILE
