@@ -1,4 +1,4 @@
-"""The relations of one run, kept on disk so that the target's memory does not grow with them.
+"""The relations and rejects of one run, kept on disk so that memory does not grow with them.
 
 The import needs every relation before it can plan (a company's UBOs may arrive after it), and
 an office can have tens of thousands. Held as Python dictionaries they cost kilobytes each; here
