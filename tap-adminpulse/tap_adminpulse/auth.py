@@ -8,7 +8,7 @@ import logging
 import requests
 from singer_sdk.authenticators import OAuthAuthenticator
 
-from tap_adminpulse.errors import SetupError
+from tap_adminpulse.errors import SetupError, tls_failure
 
 # Refresh a little before AdminPulse says the token expires, so no request carries a token
 # that expires on the way.
@@ -33,6 +33,7 @@ class RefreshTokenAuthenticator(OAuthAuthenticator):
         client_secret: str,
         refresh_token: str,
         user_agent: str,
+        verify_tls: bool = True,
     ) -> None:
         super().__init__(
             auth_endpoint=token_url,
@@ -41,6 +42,7 @@ class RefreshTokenAuthenticator(OAuthAuthenticator):
             oauth_headers={"User-Agent": user_agent},
         )
         self.refresh_token = refresh_token
+        self.verify_tls = verify_tls
 
     @property
     def oauth_request_body(self) -> dict:
@@ -77,7 +79,10 @@ class RefreshTokenAuthenticator(OAuthAuthenticator):
                 data=self.oauth_request_body,
                 headers=self._oauth_headers,
                 timeout=TOKEN_REQUEST_TIMEOUT_SECONDS,
+                verify=self.verify_tls,
             )
+        except requests.exceptions.SSLError as error:
+            raise tls_failure(error) from None
         except requests.ConnectionError as error:
             msg = f"Could not reach AdminPulse's token route {self.auth_endpoint}: {error}"
             raise SetupError(msg) from error

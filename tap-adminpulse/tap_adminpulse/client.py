@@ -21,7 +21,7 @@ from singer_sdk.pagination import PageNumberPaginator
 from typing_extensions import override
 
 from tap_adminpulse import adminpulse_api as api
-from tap_adminpulse.errors import SetupError
+from tap_adminpulse.errors import SetupError, tls_failure
 
 if t.TYPE_CHECKING:
     from collections.abc import Generator, Iterable, Iterator
@@ -90,11 +90,18 @@ class PacedSession(requests.Session):
         self._count_lock = threading.Lock()
 
     def send(self, request: requests.PreparedRequest, **kwargs: t.Any) -> requests.Response:
-        """Send one request once the pace allows it."""
+        """Send one request once the pace allows it.
+
+        Raises:
+            SetupError: when the server's TLS certificate cannot be verified (never retried).
+        """
         self.pacer.wait()
         with self._count_lock:
             self.request_count += 1
-        return super().send(request, **kwargs)
+        try:
+            return super().send(request, **kwargs)
+        except requests.exceptions.SSLError as error:
+            raise tls_failure(error) from None
 
 
 @dataclass

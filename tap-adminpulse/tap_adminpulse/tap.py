@@ -6,15 +6,25 @@ import sys
 import typing as t
 from functools import cached_property
 
+import requests
+import urllib3
 from singer_sdk import Stream, Tap
 from singer_sdk import typing as th
 from singer_sdk.authenticators import BearerTokenAuthenticator
+from singer_sdk.exceptions import RetriableAPIError
+from urllib3.exceptions import InsecureRequestWarning
 
 from tap_adminpulse import adminpulse_api as api
 from tap_adminpulse import streams
 from tap_adminpulse.auth import RefreshTokenAuthenticator
-from tap_adminpulse.client import PacedSession, RequestPacer, RunMemory, concurrency_for
-from tap_adminpulse.errors import SetupError
+from tap_adminpulse.client import (
+    MAX_TRIES,
+    PacedSession,
+    RequestPacer,
+    RunMemory,
+    concurrency_for,
+)
+from tap_adminpulse.errors import SetupError, unreachable
 
 # AdminPulse allows 480 calls a minute per token; the default leaves room for the outbound
 # sync, which shares the office's token.
@@ -104,6 +114,15 @@ class TapAdminPulse(Tap):
             default="tap-adminpulse",
             description="User-Agent header sent with every request.",
         ),
+        th.Property(
+            "verify_tls",
+            th.BooleanType,
+            default=True,
+            description=(
+                "Check AdminPulse's TLS certificate. Turn off only for a test server with a "
+                "self-signed certificate; the tap then logs a warning."
+            ),
+        ),
     ).to_dict()
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
@@ -151,7 +170,21 @@ class TapAdminPulse(Tap):
             client_secret=config["oauth_client_secret"],
             refresh_token=config["oauth_refresh_token"],
             user_agent=config.get("user_agent", self.name),
+            verify_tls=self.verify_tls,
         )
+
+    @cached_property
+    def verify_tls(self) -> bool:
+        """Whether TLS certificates are checked; a warning says so when they are not."""
+        if self.config.get("verify_tls", True) is not False:
+            return True
+        urllib3.disable_warnings(InsecureRequestWarning)  # one warning here, not one per call
+        self.logger.warning(
+            "verify_tls is false: the TLS certificate of %s is not checked, so the API key and "
+            "client data can be read or changed on the way. Use this only with a test server.",
+            self.config.get("base_url"),
+        )
+        return False
 
     @cached_property
     def paced_session(self) -> PacedSession:
@@ -174,15 +207,27 @@ class TapAdminPulse(Tap):
                 budget,
                 api.RATE_LIMIT_PER_MINUTE,
             )
-        return PacedSession(RequestPacer(budget), concurrency_for(budget))
+        session = PacedSession(RequestPacer(budget), concurrency_for(budget))
+        session.verify = self.verify_tls
+        return session
+
+    def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
+        """Check the settings, naming each problem (in discovery the SDK only says one failed)."""
+        errors = super()._validate_config(raise_errors=raise_errors)
+        for error in errors:
+            self.logger.warning("Setting problem: %s", error)
+        return errors
 
     @classmethod
     def invoke(cls, *args: t.Any, **kwargs: t.Any) -> None:
-        """Run the tap; a setup mistake ends it with one line naming the setting, no traceback."""
+        """Run the tap; a setup mistake or an AdminPulse out of reach ends it in one line."""
         try:
             super().invoke(*args, **kwargs)
         except SetupError as error:
             cls.logger.error("%s", error)
+            sys.exit(1)
+        except (RetriableAPIError, requests.RequestException) as error:
+            cls.logger.error("%s", unreachable(error, MAX_TRIES))
             sys.exit(1)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 import typing as t
 from datetime import datetime
@@ -31,6 +32,8 @@ BACKOFF_BASE_SECONDS = 2
 MAX_RETRY_AFTER_SECONDS = 120
 # The SDK's default of five minutes per request would stall an every-minute job.
 REQUEST_TIMEOUT_SECONDS = 60
+# The reason inside a certificate failure, without the URL around it.
+_CERTIFICATE_PROBLEM = re.compile(r"certificate verify failed: ([^(')]+)")
 # Emit a bookmark this often, so an interrupted run resumes close to where it stopped.
 RECORDS_PER_CHECKPOINT = 25
 # A progress line on a long read: every this many records, and at least every this many seconds.
@@ -60,12 +63,46 @@ class PacedSession(requests.Session):
         self._next_slot = 0.0
 
     def send(self, request: requests.PreparedRequest, **kwargs: t.Any) -> requests.Response:
-        """Wait for the next free slot in the budget, then send."""
+        """Wait for the next free slot in the budget, then send.
+
+        Raises:
+            ConfigurationError: when the server's TLS certificate cannot be verified: no retry
+                would help.
+        """
         now = time.monotonic()
         if now < self._next_slot:
             time.sleep(self._next_slot - now)
         self._next_slot = max(now, self._next_slot) + self.interval
-        return super().send(request, **kwargs)
+        try:
+            return super().send(request, **kwargs)
+        except requests.exceptions.SSLError as error:
+            found = _CERTIFICATE_PROBLEM.search(str(error))
+            reason = found.group(1).strip() if found else "TLS handshake failed"
+            msg = (
+                f"The TLS certificate of {where(error)} could not be verified ({reason}): give "
+                "the server a valid certificate, or for a test server only set the tap-amlcare "
+                "setting verify_tls to false."
+            )
+            raise ConfigurationError(msg) from None
+
+
+def where(error: requests.RequestException) -> str:
+    """The scheme and host of a failed request, never its path or query string."""
+    url = urlparse(str(getattr(error.request, "url", "") or ""))
+    return f"{url.scheme}://{url.netloc}" if url.netloc else "AMLCare"
+
+
+def unreachable(error: Exception) -> str:
+    """One line for a run that gave up on AMLCare after every retry."""
+    if isinstance(error, requests.RequestException) and error.response is None:
+        return (
+            f"Could not reach {where(error)} after {MAX_TRIES} tries ({type(error).__name__}): "
+            "check the tap-amlcare setting base_url, the network, and that AMLCare is up."
+        )
+    return (
+        f"AMLCare kept failing after {MAX_TRIES} tries ({error}): it is down or overloaded; "
+        "the next run starts again from the last saved bookmark."
+    )
 
 
 def retry_after_seconds(response: requests.Response | None) -> float | None:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 import typing as t
 from http import HTTPStatus
+from urllib.parse import urlparse
 
 import click
 import requests
@@ -18,6 +20,8 @@ MAX_TRIES = 6
 BACKOFF_BASE_SECONDS = 2
 # A longer `Retry-After` than this means the service is down rather than busy.
 MAX_WAIT_SECONDS = 120
+# The reason inside a certificate failure, without the URL around it.
+_CERTIFICATE_PROBLEM = re.compile(r"certificate verify failed: ([^(')]+)")
 # An every-minute job cannot wait minutes for one answer.
 REQUEST_TIMEOUT_SECONDS = 60
 
@@ -104,9 +108,13 @@ class AdminPulseClient:
         user_agent: str,
         requests_per_minute: int,
         uploads_per_minute: int,
+        verify_tls: bool = True,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.session = requests.Session()
+        # Passed on each request too: a REQUESTS_CA_BUNDLE in the environment would otherwise
+        # override the session's setting.
+        self.verify_tls = verify_tls
         self.session.headers.update(
             {"Authorization": f"Bearer {api_key}", "User-Agent": user_agent}
         )
@@ -188,8 +196,22 @@ class AdminPulseClient:
         self.requests_sent += 1
         try:
             response = self.session.request(
-                method, self.base_url + path, timeout=REQUEST_TIMEOUT_SECONDS, **kwargs
+                method,
+                self.base_url + path,
+                timeout=REQUEST_TIMEOUT_SECONDS,
+                verify=self.verify_tls,
+                **kwargs,
             )
+        except requests.exceptions.SSLError as error:
+            found = _CERTIFICATE_PROBLEM.search(str(error))
+            host = urlparse(self.base_url)
+            msg = (
+                f"The TLS certificate of {host.scheme}://{host.netloc} could not be verified "
+                f"({found.group(1).strip() if found else 'TLS handshake failed'}): give the "
+                "server a valid certificate, or for a test server only set the "
+                "target-adminpulse setting verify_tls to false."
+            )
+            raise ConfigurationError(msg) from None
         except (requests.ConnectionError, requests.Timeout) as error:
             msg = f"{method} {path}: connection failed ({type(error).__name__})"
             raise TransientError(msg) from error

@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import atexit
+import sys
 import typing as t
 from functools import cached_property
 from pathlib import Path
 
+import urllib3
 from singer_sdk import typing as th
 from singer_sdk.target_base import Target
+from urllib3.exceptions import InsecureRequestWarning
 
 from target_adminpulse import adminpulse_api, contract
-from target_adminpulse.client import AdminPulseClient, ConfigurationError
+from target_adminpulse.client import (
+    AdminPulseClient,
+    ConfigurationError,
+    ReadRefused,
+    TransientError,
+)
 from target_adminpulse.report import REJECTS_FILE_NAME, RejectsFile, RunReport
 from target_adminpulse.sinks import AdminPulseSink, IgnoredStreamSink
 from target_adminpulse.writer import AdminPulseWriter
@@ -94,6 +102,15 @@ class TargetAdminPulse(Target):
             default="target-adminpulse",
             description="User-Agent header sent with every request.",
         ),
+        th.Property(
+            "verify_tls",
+            th.BooleanType,
+            default=True,
+            description=(
+                "Check AdminPulse's TLS certificate. Turn off only for a test server with a "
+                "self-signed certificate; the target then logs a warning."
+            ),
+        ),
     ).to_dict()
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
@@ -122,6 +139,7 @@ class TargetAdminPulse(Target):
             user_agent=self.config.get("user_agent", self.name),
             requests_per_minute=self.config.get("requests_per_minute", DEFAULT_REQUESTS_PER_MINUTE),
             uploads_per_minute=self.config.get("uploads_per_minute", DEFAULT_UPLOADS_PER_MINUTE),
+            verify_tls=self.verify_tls(),
         )
         # Whatever ends the run (a settings problem, a crash), the report is still written.
         atexit.register(self._finish)
@@ -134,6 +152,18 @@ class TargetAdminPulse(Target):
             report=RunReport(),
             rejects=RejectsFile(self.report_dir / REJECTS_FILE_NAME),
         )
+
+    def verify_tls(self) -> bool:
+        """Whether TLS certificates are checked; a warning says so when they are not."""
+        if self.config.get("verify_tls", True) is not False:
+            return True
+        urllib3.disable_warnings(InsecureRequestWarning)  # one warning here, not one per call
+        self.logger.warning(
+            "verify_tls is false: the TLS certificate of %s is not checked, so the API key and "
+            "client data can be read or changed on the way. Use this only with a test server.",
+            self.config.get("base_url"),
+        )
+        return False
 
     @property
     def report_dir(self) -> Path:
@@ -197,6 +227,20 @@ class TargetAdminPulse(Target):
             return
         super()._write_state_message(state)
         self._last_emitted_state = state
+
+    @classmethod
+    def invoke(cls, *args: t.Any, **kwargs: t.Any) -> None:
+        """Run the target; an AdminPulse that stays out of reach ends it in one line."""
+        try:
+            super().invoke(*args, **kwargs)
+        except (TransientError, ReadRefused) as error:
+            cls.logger.error(
+                "AdminPulse kept failing (%s) after every retry: check the setting base_url, "
+                "the network, and that AdminPulse is up; the next run resumes from the last "
+                "saved bookmark.",
+                error,
+            )
+            sys.exit(1)
 
 
 if __name__ == "__main__":

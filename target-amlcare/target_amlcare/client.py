@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import threading
 import time
 import typing as t
 from concurrent.futures import Future, ThreadPoolExecutor
 from http import HTTPStatus
+from urllib.parse import urlparse
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -21,6 +23,8 @@ FIRST_RETRY_WAIT_SECONDS = 0.5
 LONGEST_RETRY_WAIT_SECONDS = 60.0
 MAX_TRIES = 10
 REQUEST_TIMEOUT_SECONDS = 120
+# The reason inside a certificate failure, without the URL around it.
+_CERTIFICATE_PROBLEM = re.compile(r"certificate verify failed: ([^(')]+)")
 RETRIED_ERRORS = (
     requests.ConnectionError,
     requests.Timeout,
@@ -86,12 +90,16 @@ class AMLCareClient:
         requests_per_minute: int,
         user_agent: str,
         dry_run: bool,
+        verify_tls: bool = True,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.dry_run = dry_run
         self.pacer = RequestPacer(requests_per_minute)
         self.concurrency = concurrency_for(requests_per_minute)
         self.session = requests.Session()
+        # Passed on each request too: a REQUESTS_CA_BUNDLE in the environment would otherwise
+        # override the session's setting.
+        self.verify_tls = verify_tls
         adapter = HTTPAdapter(pool_connections=1, pool_maxsize=self.concurrency)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
@@ -134,8 +142,14 @@ class AMLCareClient:
                 self.write_count += is_write
             try:
                 response = self.session.request(
-                    method, f"{self.base_url}{path}", timeout=REQUEST_TIMEOUT_SECONDS, **kwargs
+                    method,
+                    f"{self.base_url}{path}",
+                    timeout=REQUEST_TIMEOUT_SECONDS,
+                    verify=self.verify_tls,
+                    **kwargs,
                 )
+            except requests.exceptions.SSLError as error:
+                raise SetupError(tls_failure(self.base_url, error)) from None
             except RETRIED_ERRORS as error:
                 response, last_cause = None, type(error).__name__
             else:
@@ -160,8 +174,11 @@ class AMLCareClient:
                 wait,
             )
             time.sleep(wait)
-        msg = f"AMLCare {method} {path} still failing after {MAX_TRIES} tries"
-        raise AMLCareUnavailableError(f"{msg} ({last_cause})")
+        msg = (
+            f"AMLCare {method} {path} still failing after {MAX_TRIES} tries ({last_cause}): "
+            "check the setting base_url, the network, and that AMLCare is up"
+        )
+        raise AMLCareUnavailableError(msg)
 
     def checked(
         self, method: str, path: str, response: requests.Response, expect: t.Collection[int]
@@ -204,6 +221,17 @@ class AMLCareClient:
             cursor = body.get(api.NEXT_CURSOR_KEY)
             if not cursor:
                 return items
+
+
+def tls_failure(base_url: str, error: requests.exceptions.SSLError) -> str:
+    """What to do about a TLS certificate that could not be checked: no retry will help."""
+    found = _CERTIFICATE_PROBLEM.search(str(error))
+    reason = found.group(1).strip() if found else "TLS handshake failed"
+    host = urlparse(base_url)
+    return (
+        f"The TLS certificate of {host.scheme}://{host.netloc} could not be verified ({reason}): "
+        "give the server a valid certificate, or for a test server only set verify_tls to false."
+    )
 
 
 def concurrency_for(requests_per_minute: int) -> int:

@@ -7,8 +7,10 @@ import sys
 import typing as t
 from pathlib import Path
 
+import urllib3
 from singer_sdk import typing as th
 from singer_sdk.target_base import Target
+from urllib3.exceptions import InsecureRequestWarning
 
 from target_amlcare.client import AMLCareClient, AMLCareUnavailableError, SetupError
 from target_amlcare.contract import STREAM_SCHEMAS
@@ -124,6 +126,15 @@ class TargetAMLCare(Target):
             default="target-amlcare",
             description="User-Agent header sent with every request.",
         ),
+        th.Property(
+            "verify_tls",
+            th.BooleanType,
+            default=True,
+            description=(
+                "Check AMLCare's TLS certificate. Turn off only for a test server with a "
+                "self-signed certificate; the target then logs a warning."
+            ),
+        ),
     ).to_dict()
 
     default_sink_class = ImportSink
@@ -139,6 +150,7 @@ class TargetAMLCare(Target):
             requests_per_minute=int(self.config.get("requests_per_minute") or 600),
             user_agent=self.config.get("user_agent") or self.name,
             dry_run=dry_run,
+            verify_tls=self.verify_tls(),
         )
         settings = Settings(
             import_statuses=frozenset(self.config.get("import_statuses") or ["customer"]),
@@ -149,6 +161,18 @@ class TargetAMLCare(Target):
         self.records_after_state = False
         if not dry_run:
             self.replay_rejects()
+
+    def verify_tls(self) -> bool:
+        """Whether TLS certificates are checked; a warning says so when they are not."""
+        if self.config.get("verify_tls", True) is not False:
+            return True
+        urllib3.disable_warnings(InsecureRequestWarning)  # one warning here, not one per call
+        self.logger.warning(
+            "verify_tls is false: the TLS certificate of %s is not checked, so the API key and "
+            "client data can be read or changed on the way. Use this only with a test server.",
+            self.config.get("base_url"),
+        )
+        return False
 
     def replay_rejects(self) -> None:
         """Feed the previous run's rejects back first; fresher records from the tap win."""
