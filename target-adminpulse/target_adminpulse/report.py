@@ -18,6 +18,10 @@ from string import Template
 
 OUTCOMES = ("created", "linked", "updated", "unchanged", "skipped", "rejected")
 REJECTS_FILE_NAME = "rejects.jsonl"
+# The rejects file holds whole records: only its owner may read it. Reports hold no more than
+# masked keys.
+PRIVATE_FILE_MODE = 0o600
+SHARED_FILE_MODE = 0o644
 # How many runs the pages look back over, this one included.
 TREND_RUNS = 14
 # The outcomes the trend follows: documents uploaded, relations updated, records rejected.
@@ -280,14 +284,24 @@ class RejectsFile:
         lines = [json.dumps(entry, ensure_ascii=False) for entry in self.pending()]
         if lines or self.path.exists():
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            write_atomically(self.path, "".join(line + "\n" for line in lines))
+            write_atomically(self.path, "".join(line + "\n" for line in lines), private=True)
         self.dirty = False
 
 
-def write_atomically(path: Path, text: str) -> None:
-    """Write a file so a crash leaves the old version or the new one, never half of either."""
+def write_atomically(path: Path, text: str, *, private: bool = False) -> None:
+    """Write a file so a crash leaves the old version or the new one, never half of either.
+
+    A private file (the rejects, which hold whole records and files) is readable by its owner
+    only, from the moment it is created.
+    """
     temporary = path.with_name(path.name + ".tmp")
-    with temporary.open("w", encoding="utf-8") as handle:
+    temporary.unlink(missing_ok=True)
+    mode = PRIVATE_FILE_MODE if private else SHARED_FILE_MODE
+
+    def opener(name: str, flags: int) -> int:
+        return os.open(name, flags, mode)
+
+    with open(temporary, "w", encoding="utf-8", opener=opener) as handle:
         handle.write(text)
         handle.flush()
         os.fsync(handle.fileno())

@@ -22,6 +22,10 @@ from pathlib import Path
 from string import Template
 
 REJECTS_FILE = "rejects.jsonl"
+# The rejects file holds whole records: only its owner may read it. Reports hold no more than
+# masked keys.
+PRIVATE_FILE_MODE = 0o600
+SHARED_FILE_MODE = 0o644
 # How many runs the trend shows, this one included: two weeks of nights.
 TREND_RUNS = 14
 
@@ -373,14 +377,30 @@ def as_text(value: str) -> str:
     return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def write_atomically(path: Path, text: str) -> None:
-    """Replace a file in one step, so a crash never leaves half a report or rejects file."""
+def write_atomically(path: Path, text: str, *, private: bool = False) -> None:
+    """Replace a file in one step, so a crash never leaves half a report or rejects file.
+
+    A private file (the rejects, which hold whole records: identifiers, card images) is readable
+    by its owner only, from the moment it is created.
+    """
     partial = path.with_name(f".{path.name}.partial")
-    with partial.open("w", encoding="utf-8") as handle:
+    partial.unlink(missing_ok=True)
+    mode = PRIVATE_FILE_MODE if private else SHARED_FILE_MODE
+    opener = partial_opener(mode)
+    with open(partial, "w", encoding="utf-8", opener=opener) as handle:
         handle.write(text)
         handle.flush()
         os.fsync(handle.fileno())
     partial.replace(path)
+
+
+def partial_opener(mode: int) -> t.Callable[[str, int], int]:
+    """An `open` opener that creates the file with `mode` (before the umask)."""
+
+    def opener(name: str, flags: int) -> int:
+        return os.open(name, flags, mode)
+
+    return opener
 
 
 def read_rejects(folder: Path) -> list[dict[str, t.Any]]:
@@ -396,5 +416,6 @@ def write_rejects(folder: Path, rejects: t.Iterable[dict[str, t.Any]]) -> Path:
     """Replace the rejects file with this run's rejects (each: stream, record, reason)."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / REJECTS_FILE
-    write_atomically(path, "".join(json.dumps(entry, default=str) + "\n" for entry in rejects))
+    text = "".join(json.dumps(entry, default=str) + "\n" for entry in rejects)
+    write_atomically(path, text, private=True)
     return path
