@@ -127,8 +127,27 @@ class SpooledRejects:
         return self._count
 
     def __iter__(self) -> t.Iterator[dict[str, t.Any]]:
+        """Yield each rejected record once: the last word on it, since fresher input wins.
+
+        A record can be rejected twice in one run: replayed from the previous rejects file, then
+        read again from the tap after a run that died before its state was saved.
+        """
         with self._lock:
             self._file.flush()
             self._file.seek(0)
-        for line in iter(self._file.readline, ""):
-            yield json.loads(line)
+            last_line_of = {
+                rejected_identity(json.loads(line)): number
+                for number, line in enumerate(iter(self._file.readline, ""))
+            }
+            self._file.seek(0)
+            lines = list(enumerate(iter(self._file.readline, "")))
+        for number, line in lines:
+            entry = json.loads(line)
+            if last_line_of[rejected_identity(entry)] == number:
+                yield entry
+
+
+def rejected_identity(entry: dict[str, t.Any]) -> str:
+    """What a rejected entry is about: its stream and its record's identifiers."""
+    record = entry.get("record") or {}
+    return json.dumps([entry.get("stream"), record.get("id"), record.get("uniqueIdentifier")])
