@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import math
 import re
+import threading
 import time
 import typing as t
 from http import HTTPStatus
@@ -11,6 +13,7 @@ from urllib.parse import urlparse
 
 import click
 import requests
+from requests.adapters import HTTPAdapter
 
 from target_adminpulse import adminpulse_api
 
@@ -24,6 +27,12 @@ MAX_WAIT_SECONDS = 120
 _CERTIFICATE_PROBLEM = re.compile(r"certificate verify failed: ([^(')]+)")
 # An every-minute job cannot wait minutes for one answer.
 REQUEST_TIMEOUT_SECONDS = 60
+# The round trip the pool is sized for: AdminPulse answers a call in well under a second, and a
+# pool sized for one second keeps the budget spent when it answers slowly.
+ROUND_TRIP_ALLOWANCE_SECONDS = 1.0
+# Default ceiling on requests in flight: AdminPulse's 480 calls a minute need no more than 8 at
+# one second a round trip.
+DEFAULT_MAX_CONCURRENCY = 8
 
 logger = logging.getLogger(__name__)
 
@@ -67,13 +76,30 @@ class Pace:
     def __init__(self, per_minute: int) -> None:
         self.interval = 60.0 / per_minute if per_minute > 0 else 0.0
         self._next_slot = 0.0
+        self._lock = threading.Lock()
 
     def wait(self) -> None:
-        """Sleep until the next slot of the budget is free, and take it."""
-        now = time.monotonic()
-        if now < self._next_slot:
-            time.sleep(self._next_slot - now)
-        self._next_slot = max(now, self._next_slot) + self.interval
+        """Take the next free slot of the budget and sleep until it comes.
+
+        Threads take slots one at a time under the lock and sleep outside it, so calls from any
+        number of threads leave one interval apart, in the order they asked.
+        """
+        with self._lock:
+            now = time.monotonic()
+            slot = max(now, self._next_slot)
+            self._next_slot = slot + self.interval
+        if slot > now:
+            time.sleep(slot - now)
+
+
+def concurrency_for(requests_per_minute: int, max_concurrency: int) -> int:
+    """Requests in flight needed to spend the budget when each takes a slow round trip.
+
+    At 240 calls a minute (4 a second) and one second a round trip, 4 requests are in flight;
+    the pace still spaces their departures, so the budget holds whatever the pool's size.
+    """
+    wanted = math.ceil(requests_per_minute / 60 * ROUND_TRIP_ALLOWANCE_SECONDS)
+    return max(1, min(max_concurrency, wanted))
 
 
 def error_summary(response: requests.Response) -> str:
@@ -109,19 +135,28 @@ class AdminPulseClient:
         requests_per_minute: int,
         uploads_per_minute: int,
         verify_tls: bool = True,
+        max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        calls_per_minute = min(requests_per_minute, adminpulse_api.CALLS_PER_MINUTE_LIMIT)
+        self.concurrency = concurrency_for(calls_per_minute, max_concurrency)
         self.session = requests.Session()
+        # One kept-alive connection per thread that may be sending.
+        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=self.concurrency)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
         # Passed on each request too: a REQUESTS_CA_BUNDLE in the environment would otherwise
         # override the session's setting.
         self.verify_tls = verify_tls
         self.session.headers.update(
             {"Authorization": f"Bearer {api_key}", "User-Agent": user_agent}
         )
-        self.pace = Pace(min(requests_per_minute, adminpulse_api.CALLS_PER_MINUTE_LIMIT))
+        self.pace_per_minute = calls_per_minute
+        self.pace = Pace(calls_per_minute)
         self.upload_pace = Pace(uploads_per_minute)
         self.requests_sent = 0
         self.writes_sent = 0
+        self._count_lock = threading.Lock()
 
     # Reads and idempotent writes: retried in place.
 
@@ -158,7 +193,7 @@ class AdminPulseClient:
 
     def put(self, path: str, body: dict[str, t.Any]) -> t.Any:
         """PUT a JSON body (a partial update, so repeating it is harmless)."""
-        self.writes_sent += 1
+        self._count(writes=1)
         return self._with_retries("PUT", path, json=body).json()
 
     # The upload is not idempotent: one attempt, the caller re-checks before trying again.
@@ -166,10 +201,15 @@ class AdminPulseClient:
     def upload(self, *, fields: dict[str, str], file_name: str, content: bytes) -> dict[str, t.Any]:
         """POST one multipart upload, once; a transient failure raises TransientError."""
         self.upload_pace.wait()
-        self.writes_sent += 1
+        self._count(writes=1)
         files = {adminpulse_api.UPLOAD_FILE_PART: (file_name, content)}
         response = self._send_once("POST", adminpulse_api.UPLOAD_PATH, data=fields, files=files)
         return response.json()
+
+    def _count(self, *, calls: int = 0, writes: int = 0) -> None:
+        with self._count_lock:
+            self.requests_sent += calls
+            self.writes_sent += writes
 
     def _with_retries(self, method: str, path: str, **kwargs: t.Any) -> requests.Response:
         for attempt in range(1, MAX_TRIES + 1):
@@ -193,7 +233,7 @@ class AdminPulseClient:
 
     def _send_once(self, method: str, path: str, **kwargs: t.Any) -> requests.Response:
         self.pace.wait()
-        self.requests_sent += 1
+        self._count(calls=1)
         try:
             response = self.session.request(
                 method,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 import typing as t
+from collections import OrderedDict
 
 from target_adminpulse import adminpulse_api
 from target_adminpulse.client import AdminPulseClient
@@ -22,16 +24,37 @@ class Rejection(Exception):
         self.action = action
 
 
-class RelationFinder:
-    """Looks relations up by KBO or national register number, remembering every answer.
+# Relations remembered at most: a client's records (its update and its documents' versions) come
+# close together in the input, so a few thousand save nearly every repeated lookup while the
+# memory of a 50,000-client run stays that of a small one.
+CACHE_SIZE = 4096
+# The fields the writer reads from a relation; the rest of what AdminPulse answers is dropped.
+KEPT_FIELDS = (
+    "id",
+    "uniqueIdentifier",
+    "code",
+    "type",
+    adminpulse_api.AML_FIELD,
+    adminpulse_api.ID_CARD_EXPIRY_FIELD,
+)
 
-    A run asks AdminPulse once per identifier, whatever number of clients and documents point at
-    it; updates made during the run refresh the remembered relation.
+
+class RelationFinder:
+    """Looks relations up by KBO or national register number, remembering recent answers.
+
+    Identifiers asked recently are answered from memory, whatever number of clients and
+    documents point at them; updates made during the run refresh the remembered relation. Both
+    maps are least-recently-used with CACHE_SIZE entries, and locked: the write lanes share them.
     """
 
-    def __init__(self, client: AdminPulseClient) -> None:
+    def __init__(self, client: AdminPulseClient, cache_size: int = CACHE_SIZE) -> None:
         self.client = client
-        self._cache: dict[tuple[str, str], list[dict[str, t.Any]]] = {}
+        self.cache_size = cache_size
+        # (filter, digits) -> ids of the relations that hold the number.
+        self._searches: OrderedDict[tuple[str, str], tuple[t.Any, ...]] = OrderedDict()
+        # id -> the relation's kept fields.
+        self._relations: OrderedDict[t.Any, dict[str, t.Any]] = OrderedDict()
+        self._lock = threading.Lock()
         self.lookups = 0
 
     def find(
@@ -68,21 +91,52 @@ class RelationFinder:
         )
 
     def remember(self, relation: dict[str, t.Any]) -> None:
-        """Replace a cached relation by its updated version."""
-        for matches in self._cache.values():
-            for index, cached in enumerate(matches):
-                if cached.get("id") == relation.get("id"):
-                    matches[index] = relation
+        """Replace a remembered relation by its updated version (one not remembered stays out)."""
+        with self._lock:
+            if relation.get("id") in self._relations:
+                self._relations[relation.get("id")] = _kept(relation)
 
     def _search(self, filter_name: str, digits: str) -> list[dict[str, t.Any]]:
-        cache_key = (filter_name, digits)
-        if cache_key not in self._cache:
+        remembered = self._remembered((filter_name, digits))
+        if remembered is not None:
+            return remembered
+        found = self.client.list_all(adminpulse_api.RELATIONS_PATH, {filter_name: digits})
+        # The filter is an assumption about the real API: keep only true matches, so a filter
+        # that matches loosely (or not at all) cannot link the wrong relation.
+        matches = [_kept(r) for r in found if _holds(r, filter_name, digits)]
+        with self._lock:
             self.lookups += 1
-            found = self.client.list_all(adminpulse_api.RELATIONS_PATH, {filter_name: digits})
-            # The filter is an assumption about the real API: keep only true matches, so a
-            # filter that matches loosely (or not at all) cannot link the wrong relation.
-            self._cache[cache_key] = [r for r in found if _holds(r, filter_name, digits)]
-        return self._cache[cache_key]
+            _put(
+                self._searches,
+                (filter_name, digits),
+                tuple(m["id"] for m in matches),
+                self.cache_size,
+            )
+            for match in matches:
+                _put(self._relations, match["id"], match, self.cache_size)
+        return matches
+
+    def _remembered(self, search: tuple[str, str]) -> list[dict[str, t.Any]] | None:
+        """The relations of a search made before, or None when any of them was forgotten."""
+        with self._lock:
+            ids = self._searches.get(search)
+            if ids is None or any(i not in self._relations for i in ids):
+                return None
+            self._searches.move_to_end(search)
+            for relation_id in ids:
+                self._relations.move_to_end(relation_id)
+            return [self._relations[i] for i in ids]
+
+
+def _put(cache: OrderedDict[t.Any, t.Any], key: t.Any, value: t.Any, size: int) -> None:
+    cache[key] = value
+    cache.move_to_end(key)
+    while len(cache) > size:
+        cache.popitem(last=False)
+
+
+def _kept(relation: dict[str, t.Any]) -> dict[str, t.Any]:
+    return {name: relation.get(name) for name in KEPT_FIELDS}
 
 
 def _holds(relation: dict[str, t.Any], filter_name: str, digits: str) -> bool:

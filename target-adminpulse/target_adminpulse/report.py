@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import typing as t
 from collections import Counter
 from dataclasses import dataclass, field
@@ -26,6 +27,9 @@ SHARED_FILE_MODE = 0o644
 TREND_RUNS = 14
 # The outcomes the trend follows: documents uploaded, relations updated, records rejected.
 TREND_OUTCOMES = ("created", "updated", "rejected")
+# Problems a report lists one by one; beyond that it counts them (every rejected record is in the
+# rejects file anyway), so a run that rejects 50,000 records keeps no 50,000 lines in memory.
+MAX_PROBLEMS_LISTED = 1000
 
 
 @dataclass
@@ -42,28 +46,52 @@ class Problem:
 
 @dataclass
 class RunReport:
-    """Counts per stream and outcome, skip reasons, and one line per problem."""
+    """Counts per stream and outcome, skip reasons, and one line per problem (the first ones).
+
+    The write lanes tally into one report, so every change goes through a locked method.
+    """
 
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     counts: dict[str, Counter[str]] = field(default_factory=dict)
     skip_reasons: Counter[str] = field(default_factory=Counter)
     problems: list[Problem] = field(default_factory=list)
+    problem_count: int = 0
     ignored_streams: Counter[str] = field(default_factory=Counter)
     replay: Counter[str] = field(default_factory=Counter)
     requests_sent: int = 0
     writes_sent: int = 0
     status: str = "running"
     error: str | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def count(self, stream: str, outcome: str) -> None:
         """Tally one record's outcome."""
-        self.counts.setdefault(stream, Counter())[outcome] += 1
+        with self._lock:
+            self.counts.setdefault(stream, Counter())[outcome] += 1
+
+    def skip(self, reason: str) -> None:
+        """Tally one record skipped on purpose."""
+        with self._lock:
+            self.skip_reasons[reason] += 1
+
+    def count_replay(self, result: str) -> None:
+        """Tally one replayed reject: written or still rejected."""
+        with self._lock:
+            self.replay[result] += 1
+
+    def add_problem(self, problem: Problem) -> None:
+        """Count a problem, and list it while the report lists fewer than MAX_PROBLEMS_LISTED."""
+        with self._lock:
+            self.problem_count += 1
+            if len(self.problems) < MAX_PROBLEMS_LISTED:
+                self.problems.append(problem)
 
     def totals(self) -> dict[str, int]:
         """Records per outcome over all streams, every outcome listed."""
         total: Counter[str] = Counter()
-        for counter in self.counts.values():
-            total.update(counter)
+        with self._lock:
+            for counter in self.counts.values():
+                total.update(counter)
         return {outcome: total.get(outcome, 0) for outcome in OUTCOMES}
 
     def as_dict(self) -> dict[str, t.Any]:
@@ -84,6 +112,7 @@ class RunReport:
             "replayed_rejects": dict(self.replay),
             "requests_sent": self.requests_sent,
             "writes_sent": self.writes_sent,
+            "problem_count": self.problem_count,
             "problems": [problem.__dict__ for problem in self.problems],
         }
 
@@ -116,13 +145,20 @@ class RunReport:
             f"| {run['run']} | " + " | ".join(str(run[o]) for o in TREND_OUTCOMES) + " |"
             for run in trend
         ]
-        lines += ["", f"## Problems ({len(self.problems)})"]
+        lines += ["", f"## Problems ({self.problem_count})"]
         if not self.problems:
             lines += ["", "None."]
         for action, group in self.problems_by_action().items():
             lines += ["", f"### To do: {action} ({len(group)})", ""]
             lines += [f"- {_label(problem)}: {problem.reason}" for problem in group]
+        if self.unlisted_problems:
+            lines += ["", _unlisted(self.unlisted_problems)]
         return "\n".join(lines) + "\n"
+
+    @property
+    def unlisted_problems(self) -> int:
+        """Problems counted beyond the ones listed."""
+        return self.problem_count - len(self.problems)
 
     def problems_by_action(self) -> dict[str, list[Problem]]:
         """The problems under what the office should do about them, most frequent first."""
@@ -174,8 +210,13 @@ class RunReport:
             runs=len(trend),
             trend_head="".join(f"<th class=n>{o}</th><th></th>" for o in TREND_OUTCOMES),
             trend=runs,
-            problem_count=len(self.problems),
-            problems=problems or "<p>None.</p>",
+            problem_count=self.problem_count,
+            problems=(problems or "<p>None.</p>")
+            + (
+                f"<p>{escape(_unlisted(self.unlisted_problems))}</p>"
+                if self.unlisted_problems
+                else ""
+            ),
         )
 
     def write(self, folder: Path) -> Path:
@@ -202,6 +243,13 @@ def read_trend(folder: Path) -> list[dict[str, t.Any]]:
         except (OSError, ValueError, KeyError, TypeError):
             continue
     return runs
+
+
+def _unlisted(count: int) -> str:
+    return (
+        f"And {count} more problems, not listed here: every rejected record is in "
+        f"{REJECTS_FILE_NAME} with its reason."
+    )
 
 
 def _label(problem: Problem) -> str:
@@ -247,6 +295,8 @@ class RejectsFile:
         self.path = path
         self.entries: dict[str, dict[str, t.Any]] = {}
         self.dirty = False
+        # The write lanes add and discard entries while a flush may be reading them.
+        self._lock = threading.RLock()
         if path.exists():
             for line in path.read_text(encoding="utf-8").splitlines():
                 if line.strip():
@@ -255,37 +305,41 @@ class RejectsFile:
 
     def pending(self) -> list[dict[str, t.Any]]:
         """The entries to replay, oldest first."""
-        return sorted(self.entries.values(), key=lambda entry: entry["first_rejected_at"])
+        with self._lock:
+            return sorted(self.entries.values(), key=lambda entry: entry["first_rejected_at"])
 
     def add(self, key: str, stream: str, record: dict[str, t.Any], reason: str) -> None:
         """Keep (or refresh) the rejection of one record."""
         now = _iso(datetime.now(UTC))
-        previous = self.entries.get(key)
-        self.entries[key] = {
-            "key": key,
-            "stream": stream,
-            "reason": reason,
-            "first_rejected_at": previous["first_rejected_at"] if previous else now,
-            "last_rejected_at": now,
-            "attempts": (previous["attempts"] + 1) if previous else 1,
-            "record": record,
-        }
-        self.dirty = True
+        with self._lock:
+            previous = self.entries.get(key)
+            self.entries[key] = {
+                "key": key,
+                "stream": stream,
+                "reason": reason,
+                "first_rejected_at": previous["first_rejected_at"] if previous else now,
+                "last_rejected_at": now,
+                "attempts": (previous["attempts"] + 1) if previous else 1,
+                "record": record,
+            }
+            self.dirty = True
 
     def discard(self, key: str) -> None:
         """Forget a rejection once the record (or a newer one under the same key) is written."""
-        if self.entries.pop(key, None) is not None:
-            self.dirty = True
+        with self._lock:
+            if self.entries.pop(key, None) is not None:
+                self.dirty = True
 
     def flush(self) -> None:
         """Rewrite the file if anything changed; raise if the disk refuses."""
-        if not self.dirty:
-            return
-        lines = [json.dumps(entry, ensure_ascii=False) for entry in self.pending()]
-        if lines or self.path.exists():
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            write_atomically(self.path, "".join(line + "\n" for line in lines), private=True)
-        self.dirty = False
+        with self._lock:
+            if not self.dirty:
+                return
+            lines = [json.dumps(entry, ensure_ascii=False) for entry in self.pending()]
+            if lines or self.path.exists():
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                write_atomically(self.path, "".join(line + "\n" for line in lines), private=True)
+            self.dirty = False
 
 
 def write_atomically(path: Path, text: str, *, private: bool = False) -> None:

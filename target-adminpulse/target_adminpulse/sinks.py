@@ -1,4 +1,4 @@
-"""One sink per accepted stream; each record is written before the next is read."""
+"""One sink per accepted stream; each record is queued on its client's write lane."""
 
 from __future__ import annotations
 
@@ -44,8 +44,8 @@ class AdminPulseSink(RecordSink):
         return {key: _as_json_value(value) for key, value in record.items()}
 
     def process_record(self, record: dict, context: dict) -> None:  # noqa: ARG002
-        """Write (or reject) the record now, so a later state message covers it."""
-        self.writer.write(self.stream_name, record)
+        """Queue the record on its client's lane; the target drains the lanes before any state."""
+        self.writer.submit(self.stream_name, record)
 
 
 class IgnoredStreamSink(RecordSink):

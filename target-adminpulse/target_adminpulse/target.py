@@ -15,6 +15,7 @@ from urllib3.exceptions import InsecureRequestWarning
 
 from target_adminpulse import adminpulse_api, contract
 from target_adminpulse.client import (
+    DEFAULT_MAX_CONCURRENCY,
     AdminPulseClient,
     ConfigurationError,
     ReadRefused,
@@ -91,6 +92,16 @@ class TargetAdminPulse(Target):
             description="Client-side upload budget, spaced evenly; AdminPulse allows 50.",
         ),
         th.Property(
+            "max_concurrency",
+            th.IntegerType(minimum=1),
+            default=DEFAULT_MAX_CONCURRENCY,
+            description=(
+                "Most requests in flight at once. The pool is as wide as the request budget "
+                "needs at one second a round trip (requests_per_minute / 60), capped by this; "
+                "1 writes one record at a time."
+            ),
+        ),
+        th.Property(
             "report_dir",
             th.StringType,
             default="output/reports/target-adminpulse",
@@ -115,7 +126,7 @@ class TargetAdminPulse(Target):
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         super().__init__(*args, **kwargs)
-        # Records are written one by one, so sinks have nothing to drain in parallel.
+        # The writer's lanes write concurrently already; sinks have nothing to drain in parallel.
         self.max_parallelism = 1
         self._last_emitted_state: dict | None = None
         self._finished = False
@@ -140,6 +151,13 @@ class TargetAdminPulse(Target):
             requests_per_minute=self.config.get("requests_per_minute", DEFAULT_REQUESTS_PER_MINUTE),
             uploads_per_minute=self.config.get("uploads_per_minute", DEFAULT_UPLOADS_PER_MINUTE),
             verify_tls=self.verify_tls(),
+            max_concurrency=self.config.get("max_concurrency", DEFAULT_MAX_CONCURRENCY),
+        )
+        self.logger.info(
+            "Writing on %d lanes (%d requests a minute, at most %d in flight)",
+            client.concurrency,
+            client.pace_per_minute,
+            client.concurrency,
         )
         # Whatever ends the run (a settings problem, a crash), the report is still written.
         atexit.register(self._finish)
@@ -177,8 +195,9 @@ class TargetAdminPulse(Target):
         return IgnoredStreamSink
 
     def process_endofpipe(self) -> None:
-        """After the last input line: replay rejects if no sink did, then write the report."""
+        """After the last input: replay rejects if no sink did, wait for every write, report."""
         self.writer.replay_rejects()
+        self.writer.drain()
         super().process_endofpipe()
         self.writer.report.status = "completed"
         self._finish()
@@ -190,6 +209,7 @@ class TargetAdminPulse(Target):
         if self._finished:
             return
         self._finished = True
+        writer.pool.close()
         if report.status == "running":
             report.status = "failed"
             report.error = report.error or "stopped by an error; see the log"
@@ -202,18 +222,17 @@ class TargetAdminPulse(Target):
             "Run %s: %s; %d problems; %d requests (%d writes); report %s",
             report.status,
             totals,
-            len(report.problems),
+            report.problem_count,
             report.requests_sent,
             report.writes_sent,
             path,
         )
 
     def _process_state_message(self, message_dict: dict) -> None:
-        """Pass each new bookmark on at once.
+        """Pass each new bookmark on as soon as the records before it are written.
 
-        Every record before a state message has already been written (sinks write record by
-        record), so the bookmark is safe to emit now; the SDK would otherwise hold it until the
-        end of the run, and a run stopped half-way would redo everything.
+        The SDK would otherwise hold it until the end of the run, and a run stopped half-way
+        would redo everything.
         """
         before = self._latest_state
         super()._process_state_message(message_dict)
@@ -221,7 +240,12 @@ class TargetAdminPulse(Target):
             self.drain_all()
 
     def _write_state_message(self, state: dict) -> None:
-        """Put rejections on disk before a bookmark moves past them; say each bookmark once."""
+        """Emit a bookmark only past written records, with their rejections on disk; each once.
+
+        The lanes are drained first: every record read before the bookmark is then written or
+        rejected. A failed write raises here, so the bookmark is not emitted and the run fails.
+        """
+        self.writer.drain()
         self.writer.rejects.flush()
         if state == self._last_emitted_state:
             return

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import logging
+import threading
 import time
 import typing as t
 
@@ -18,6 +19,7 @@ from target_adminpulse.client import (
     backoff_seconds,
 )
 from target_adminpulse.identifiers import business_key
+from target_adminpulse.pool import LanePool
 from target_adminpulse.relations import Rejection, RelationFinder, describe
 from target_adminpulse.report import Problem, RejectsFile, RunReport
 
@@ -35,8 +37,23 @@ def reject_key(stream: str, record: dict[str, t.Any]) -> str:
     return f"{stream}:{record.get('id')}"
 
 
+def lane_key(stream: str, record: dict[str, t.Any]) -> str:
+    """The client a record belongs to: its records are written one after the other, in order.
+
+    A client's update and its documents' versions all carry the client's type and key, so a
+    newer update lands after an older one and a replayed reject before newer input.
+    """
+    if stream == contract.CLIENTS:
+        return f"{record.get('type')}:{record.get('key')}"
+    return f"{record.get('client_type')}:{record.get('client_key')}"
+
+
 class AdminPulseWriter:
-    """Writes clients' compliance values and documents to AdminPulse, each at most once."""
+    """Writes clients' compliance values and documents to AdminPulse, each at most once.
+
+    Records are written on the lanes of a pool as wide as the client's concurrency: different
+    clients at the same time, one client's records in arrival order.
+    """
 
     def __init__(
         self,
@@ -53,7 +70,10 @@ class AdminPulseWriter:
         self.document_type_map = document_type_map
         self.report = report
         self.rejects = rejects
+        self.pool = LanePool(client.concurrency)
         self._document_type_ids: dict[str, int] | None = None
+        self._document_types_lock = threading.Lock()
+        self._progress_lock = threading.Lock()
         self._records_seen = 0
         self._started = self._last_progress = time.monotonic()
         self._replayed = False
@@ -74,9 +94,22 @@ class AdminPulseWriter:
             return
         logger.info("Replaying %d rejected records of earlier runs", len(pending))
         for entry in pending:
-            outcome = self.write(entry["stream"], entry["record"], replayed=True)
-            self.report.replay["written" if outcome != "rejected" else "still rejected"] += 1
+            key = lane_key(entry["stream"], entry["record"])
+            self.pool.submit(key, self._replay, entry["stream"], entry["record"])
+        self.pool.drain()
         self.rejects.flush()
+
+    def submit(self, stream: str, record: dict[str, t.Any]) -> None:
+        """Queue one record on its client's lane; raises the failure of an earlier write."""
+        self.pool.submit(lane_key(stream, record), self.write, stream, record)
+
+    def drain(self) -> None:
+        """Wait until every queued record is written or rejected; raise if a write failed."""
+        self.pool.drain()
+
+    def _replay(self, stream: str, record: dict[str, t.Any]) -> None:
+        outcome = self.write(stream, record, replayed=True)
+        self.report.count_replay("written" if outcome != "rejected" else "still rejected")
 
     def write(self, stream: str, record: dict[str, t.Any], *, replayed: bool = False) -> str:
         """Write one record and return its outcome; a rejection is reported and kept."""
@@ -101,8 +134,7 @@ class AdminPulseWriter:
             raise
         else:
             self.rejects.discard(key)
-        self.report.count(stream, outcome)
-        self._progress()
+        self._tally(stream, outcome)
         return outcome
 
     # Clients: CAP dates, risk level, ID-card expiry, and nothing else.
@@ -111,7 +143,7 @@ class AdminPulseWriter:
         self._check_contract(contract.CLIENTS, record)
         wanted = self._compliance_values(record)
         if wanted == adminpulse_api.ComplianceValues(None, None, None, None):
-            self.report.skip_reasons["client without CAP dates, risk level or ID-card expiry"] += 1
+            self.report.skip("client without CAP dates, risk level or ID-card expiry")
             return "skipped"
 
         relation = self.relations.find(
@@ -161,7 +193,7 @@ class AdminPulseWriter:
         if reason is None and record["kind"] not in self.document_type_map:
             reason = f"{record['kind']} has no entry in document_type_map"
         if reason is not None:
-            self.report.skip_reasons[reason] += 1
+            self.report.skip(reason)
             return "skipped"
         content = _decode_content(record)
 
@@ -227,6 +259,10 @@ class AdminPulseWriter:
 
     def _document_type_id(self, kind: str) -> int:
         """The numeric type of a kind, from the type names AdminPulse lists (asked once a run)."""
+        with self._document_types_lock:
+            return self._document_type_ids_of_run()[kind]
+
+    def _document_type_ids_of_run(self) -> dict[str, int]:
         if self._document_type_ids is None:
             listed = self.client.get(adminpulse_api.DOCUMENT_TYPES_PATH)
             by_name = {str(item.get("name")): int(item["id"]) for item in listed}
@@ -241,7 +277,7 @@ class AdminPulseWriter:
             self._document_type_ids = {
                 kind: by_name[name] for kind, name in self.document_type_map.items()
             }
-        return self._document_type_ids[kind]
+        return self._document_type_ids
 
     # Shared steps.
 
@@ -274,7 +310,7 @@ class AdminPulseWriter:
             action=rejection.action,
             replayed=replayed,
         )
-        self.report.problems.append(problem)
+        self.report.add_problem(problem)
         self.rejects.add(key, stream, record, rejection.reason)
         logger.warning(
             "Rejected %s %s (%s): %s",
@@ -284,20 +320,26 @@ class AdminPulseWriter:
             rejection.reason,
         )
 
-    def _progress(self) -> None:
-        """A line every so many records or seconds: count, rate, outcomes so far, requests."""
-        self._records_seen += 1
-        now = time.monotonic()
-        if self._records_seen % PROGRESS_EVERY and now - self._last_progress < PROGRESS_SECONDS:
-            return
-        self._last_progress = now
-        logger.info(
-            "Progress: %d records (%.1f/s), %s; %d requests sent",
-            self._records_seen,
-            self._records_seen / max(now - self._started, 1e-6),
-            ", ".join(f"{k} {v}" for k, v in self.report.totals().items() if v),
-            self.client.requests_sent,
-        )
+    def _tally(self, stream: str, outcome: str) -> None:
+        """Count one outcome; every so many records or seconds, log the count, rate and outcomes.
+
+        Counting and logging share one lock, so a progress line's outcomes add up to its count
+        even while other lanes finish records.
+        """
+        with self._progress_lock:
+            self.report.count(stream, outcome)
+            self._records_seen += 1
+            now = time.monotonic()
+            if self._records_seen % PROGRESS_EVERY and now - self._last_progress < PROGRESS_SECONDS:
+                return
+            self._last_progress = now
+            logger.info(
+                "Progress: %d records (%.1f/s), %s; %d requests sent",
+                self._records_seen,
+                self._records_seen / max(now - self._started, 1e-6),
+                ", ".join(f"{k} {v}" for k, v in self.report.totals().items() if v),
+                self.client.requests_sent,
+            )
 
 
 def _decode_content(record: dict[str, t.Any]) -> bytes:
