@@ -22,10 +22,12 @@ from __future__ import annotations
 
 import base64
 import binascii
+import itertools
 import logging
 import threading
 import typing as t
-from dataclasses import dataclass, field
+from collections import Counter
+from dataclasses import astuple, dataclass, field
 from datetime import date
 from http import HTTPStatus
 
@@ -34,10 +36,18 @@ from target_amlcare.client import WritePool
 from target_amlcare.contract import contract_problem
 from target_amlcare.identifiers import check_kbo, check_nrn, mask_key
 from target_amlcare.progress import Progress
-from target_amlcare.relation_store import RelationStore, SpooledRejects
+from target_amlcare.relation_store import (
+    DiskDict,
+    DiskList,
+    Key,
+    ScratchDatabase,
+    SpooledRejects,
+)
 from target_amlcare.report import Problem, RunReport
 
 if t.TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
+
     from target_amlcare.client import AMLCareClient
 
 logger = logging.getLogger(__name__)
@@ -90,8 +100,8 @@ class Created:
 class Planned:
     """A relation that becomes (or is found as) an AMLCare client in this run.
 
-    Only what planning needs: the relation itself waits in the run's `RelationStore` and is read
-    back when its create payload is built.
+    Only what planning needs: the relation itself waits in the run's scratch database and is
+    read back when its create payload is built.
     """
 
     uid: str  # the AdminPulse uniqueIdentifier
@@ -106,29 +116,63 @@ class Planned:
         """The key as a report may show it."""
         return mask_key(self.key, is_person=self.client_type == api.PERSON)
 
+    @classmethod
+    def disk_dict(cls, scratch: ScratchDatabase, name: str) -> DiskDict[Planned]:
+        """A dictionary of plans in the scratch database."""
+        return DiskDict(scratch, name, encode=astuple, decode=lambda fields: cls(*fields))
+
+    @classmethod
+    def disk_list(cls, scratch: ScratchDatabase, name: str) -> DiskList[Planned]:
+        """A list of plans in the scratch database."""
+        return DiskList(scratch, name, encode=astuple, decode=lambda fields: cls(*fields))
+
 
 class Import:
-    """One run of the import, from the first record to the report."""
+    """One run of the import, from the first record to the report.
 
-    def __init__(self, settings: Settings, amlcare: AMLCareClient, report: RunReport) -> None:
+    Whatever grows with the office (relations, plans, AMLCare ids, rejections) is kept in the
+    run's scratch database, so memory stays the same for 5,000 clients or 50,000; only the
+    users, the document types and a bounded number of waiting cards are held in memory.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        amlcare: AMLCareClient,
+        report: RunReport,
+        scratch: ScratchDatabase,
+    ) -> None:
         self.settings = settings
         self.amlcare = amlcare
         self.report = report
+        self.scratch = scratch
         self.users: dict[int, str | None] = {}
         self.document_types: dict[int, dict[str, t.Any]] = {}
-        self.relations = RelationStore()
-        self.waiting_documents: dict[int, dict[str, t.Any]] = {}
-        self.rejects = SpooledRejects()
-        self.rejected_relations: dict[str, str] = {}
+        self.relations: DiskDict[dict[str, t.Any]] = DiskDict(scratch, "relations")
+        # Replayed identity documents, by id, until the tap sends them again or the end.
+        self.waiting_documents: DiskDict[dict[str, t.Any]] = DiskDict(scratch, "waiting_documents")
+        self.rejects = SpooledRejects(scratch)
+        self.rejected_relations: DiskDict[str] = DiskDict(scratch, "rejected_relations")
+        # Why each relation that is not a client this run is left out, by uniqueIdentifier.
+        self.not_imported: DiskDict[str] = DiskDict(scratch, "not_imported")
+        # Every relation this run imports (as a client or as a role holder), by uniqueIdentifier,
+        # in the order planned: clients in arrival order, then role holders as companies name
+        # them.
+        self.plans = Planned.disk_dict(scratch, "plans")
+        # Company uniqueIdentifier → its role holders to link: [person uniqueIdentifier, role].
+        self.role_links: DiskDict[list[list[str]]] = DiskDict(scratch, "role_links")
+        # The AMLCare clients holding the keys of this run (what `compact` keeps), by key: found
+        # by the lookup, or created.
+        self.clients_by_key: DiskDict[dict[str, t.Any]] = DiskDict(scratch, "clients_by_key")
         # uniqueIdentifier → AMLCare client id of the clients whose cards this run may attach:
         # the ones it created, and pending ones of ours it finishes.
-        self.owned: dict[str, str] = {}
+        self.owned: DiskDict[str] = DiskDict(scratch, "owned")
         # uniqueIdentifier → AMLCare client id of every client this run resolved.
-        self.client_ids: dict[str, str] = {}
+        self.client_ids: DiskDict[str] = DiskDict(scratch, "client_ids")
         # key → uniqueIdentifier of the relation that claimed it first in this run.
-        self.keys_this_run: dict[str, str] = {}
+        self.keys_this_run: DiskDict[str] = DiskDict(scratch, "keys_this_run")
         # AdminPulse user id → codes of the clients imported without them as responsible.
-        self.missing_responsibles: dict[int, list[str]] = {}
+        self.missing_responsibles: dict[int, DiskList[str]] = {}
         self.pool = WritePool(amlcare.concurrency)
         self.cards_progress = Progress(logger, "Identity cards uploaded", every=PROGRESS_EVERY)
         # The clients are created in this thread while identity documents keep arriving; those
@@ -179,7 +223,7 @@ class Import:
         if replayed:
             self.waiting_documents.setdefault(int(document["id"]), document)
             return
-        self.waiting_documents.pop(int(document["id"]), None)
+        self.waiting_documents.pop(int(document["id"]))
         self.attach(document)
 
     def defer_document(self, document: dict[str, t.Any]) -> None:
@@ -218,64 +262,81 @@ class Import:
         deferred, self.deferred_documents = self.deferred_documents, []
         for document in deferred:
             self.accept("identity_documents", document)
-        for document in list(self.waiting_documents.values()):
+        for document in self.waiting_documents.values():
             self.attach(document)
         self.waiting_documents.clear()
 
     # Clients.
 
     def import_clients(self) -> None:
-        """Plan every relation, look the keys up in AMLCare, create and link what is new."""
-        responsibles = self.amlcare_users_by_email()
-        clients, not_imported = self.plan_clients()
-        companies = [plan for plan in clients if plan.client_type == api.COMPANY]
-        role_links, role_holders = self.plan_roles(companies)
-        holder_uids = {plan.uid for plan in role_holders}
-        skipped = [reason for uid, reason in not_imported.items() if uid not in holder_uids]
-        for reason in skipped:
-            self.report.count(f"skipped_{reason}")
-        persons = [plan for plan in clients if plan.client_type == api.PERSON]
-        persons += [plan for plan in role_holders if plan.uid not in {p.uid for p in persons}]
-        companies = [plan for plan in companies if plan.uid not in self.rejected_relations]
+        """Plan every relation, look the keys up in AMLCare, create and link what is new.
 
-        existing = self.lookup([plan.key for plan in persons + companies])
+        The plans wait in the scratch database and every step reads them back a batch at a
+        time: persons (clients, then role holders) first, then companies.
+        """
+        responsibles = self.amlcare_users_by_email()
+        self.plan_clients()
+        self.plan_roles()
+        skipped = Counter(
+            reason for uid, reason in self.not_imported.items() if uid not in self.plans
+        )
+        for reason, count in skipped.items():
+            self.report.count(f"skipped_{reason}", count)
+
+        first_claims, repeats = self.split_repeated_keys(self.plans_in_order())
+        self.lookup(self.keys_this_run.keys())
+        persons = companies = found = holders_only = 0
+        for plan in self.plans_in_order():
+            persons += plan.client_type == api.PERSON and plan.is_client
+            companies += plan.client_type == api.COMPANY
+            holders_only += not plan.is_client
+            found += plan.key in self.clients_by_key
         logger.info(
             "Planned %d person and %d company clients (%d already in AMLCare by key), "
             "%d role holders only, %d other relations not imported",
-            len([p for p in persons if p.is_client]),
-            len(companies),
-            sum(1 for plan in persons + companies if plan.key in existing),
-            len([p for p in persons if not p.is_client]),
-            len(skipped),
+            persons,
+            companies,
+            found,
+            holders_only,
+            skipped.total(),
         )
-        first_claims, repeats = self.split_repeated_keys(persons + companies)
-        self.resolve_all(first_claims, existing, responsibles)
+        self.resolve_all(first_claims, responsibles)
         # A key claimed twice: the first claim's client now exists, and the repeat finds it.
-        self.resolve_all(repeats, existing, responsibles)
-        for company in companies:
+        self.resolve_all(repeats, responsibles)
+        for company in self.plans_in_order(api.COMPANY):
             if company.uid in self.owned:
-                for body in self.link_bodies(company, role_links.get(company.uid, [])):
+                for body in self.link_bodies(company, self.role_links.get(company.uid, [])):
                     self.pool.submit(self.post_link, body)
         self.pool.drain()
 
-    def plan_clients(self) -> tuple[list[Planned], dict[str, str]]:
-        """The relations to import as clients, each with a valid key; reject the others.
+    def plans_in_order(self, *client_types: str) -> Iterator[Planned]:
+        """The plans to resolve, in the order they are resolved: persons, then companies.
 
-        Also returns, by uniqueIdentifier, why each other relation is not imported as a client.
+        A company rejected while its roles were planned is left out.
         """
-        planned: list[Planned] = []
-        not_imported: dict[str, str] = {}
+        for client_type in client_types or (api.PERSON, api.COMPANY):
+            for plan in self.plans.values():
+                if plan.client_type != client_type:
+                    continue
+                if client_type == api.COMPANY and plan.uid in self.rejected_relations:
+                    continue
+                yield plan
+
+    def plan_clients(self) -> None:
+        """Plan the relations to import as clients, each with a valid key; reject the others.
+
+        Also notes, by uniqueIdentifier, why each other relation is not imported as a client.
+        """
         for uid, relation in self.relations.items():
             reason = self.not_imported_because(relation)
             if reason is not None:
-                not_imported[uid] = reason
+                self.not_imported[uid] = reason
                 if self.settings.dry_run and relation["status"] in OFFICE_CLIENT_STATUSES:
                     self.note_identifier_problem(relation, reason)
                 continue
             plan = self.plan(relation, is_client=True)
             if plan is not None:
-                planned.append(plan)
-        return planned, not_imported
+                self.plans[uid] = plan
 
     def note_identifier_problem(self, relation: dict[str, t.Any], reason: str) -> None:
         """Report (without rejecting) a bad identifier on a client the import leaves out now.
@@ -331,14 +392,10 @@ class Import:
             enterprise_number = check_kbo(relation.get("vatNumber")).key
         return Planned(uid, code, api.PERSON, key, enterprise_number, is_client=is_client)
 
-    def plan_roles(
-        self, companies: list[Planned]
-    ) -> tuple[dict[str, list[tuple[str, str]]], list[Planned]]:
-        """Each company's role holders (person uid, role); reject companies missing one."""
-        links: dict[str, list[tuple[str, str]]] = {}
-        holders: dict[str, Planned] = {}
-        for company in companies:
-            company_links: list[tuple[str, str]] = []
+    def plan_roles(self) -> None:
+        """Note each company's role holders (and plan them); reject companies missing one."""
+        for company in self.plans_in_order(api.COMPANY):
+            company_links: list[list[str]] = []
             relation = self.relations[company.uid]
             for link in relation.get("tos") or []:
                 role = api.ROLE_OF_LINK_TYPE.get(link["linkType"])
@@ -360,14 +417,13 @@ class Import:
                         )
                     )
                     continue
-                company_links.append((link["uniqueIdentifier"], role))
+                company_links.append([link["uniqueIdentifier"], role])
             else:
-                links[company.uid] = company_links
+                self.role_links[company.uid] = company_links
                 for person_uid, _ in company_links:
-                    if person_uid not in holders:
+                    if person_uid not in self.plans:
                         planned = self.plan(self.relations[person_uid], is_client=False)
-                        holders[person_uid] = t.cast("Planned", planned)
-        return links, list(holders.values())
+                        self.plans[person_uid] = t.cast("Planned", planned)
 
     def role_holder_problem(self, person_uid: str, role: str) -> str | None:
         """Why a company's role holder cannot be imported, or None."""
@@ -390,21 +446,21 @@ class Import:
             )
         return None
 
-    def lookup(self, keys: list[str]) -> dict[str, dict[str, t.Any]]:
-        """The AMLCare clients that already hold any of these keys, by key."""
-        found: dict[str, dict[str, t.Any]] = {}
-        unique = sorted(set(keys))
-        for start in range(0, len(unique), api.LOOKUP_BATCH_SIZE):
-            batch = unique[start : start + api.LOOKUP_BATCH_SIZE]
+    def lookup(self, keys: Iterable[Key]) -> None:
+        """Keep the AMLCare clients that already hold any of these (distinct) keys."""
+        every_key = iter(keys)
+        batches = iter(lambda: list(itertools.islice(every_key, api.LOOKUP_BATCH_SIZE)), [])
+        for batch in batches:
             response = self.amlcare.request("POST", api.CLIENT_LOOKUP_PATH, json={"keys": batch})
             for client in response.json()[api.ITEMS_KEY]:
-                found[client["key"]] = compact(client)
-        return found
+                self.clients_by_key[client["key"]] = compact(client)
 
-    def split_repeated_keys(self, plans: list[Planned]) -> tuple[list[Planned], list[Planned]]:
+    def split_repeated_keys(
+        self, plans: Iterable[Planned]
+    ) -> tuple[DiskList[Planned], DiskList[Planned]]:
         """The plans that claim their key first in this run, and those that repeat a key."""
-        first_claims: list[Planned] = []
-        repeats: list[Planned] = []
+        first_claims = Planned.disk_list(self.scratch, "first_claims")
+        repeats = Planned.disk_list(self.scratch, "repeats")
         for plan in plans:
             first_claim = self.keys_this_run.setdefault(plan.key, plan.uid)
             if first_claim == plan.uid:
@@ -422,17 +478,12 @@ class Import:
             )
         return first_claims, repeats
 
-    def resolve_all(
-        self,
-        plans: list[Planned],
-        existing: dict[str, dict[str, t.Any]],
-        responsibles: dict[str, str],
-    ) -> None:
+    def resolve_all(self, plans: DiskList[Planned], responsibles: dict[str, str]) -> None:
         """Create the plans' new clients concurrently; judge every outcome in plan order.
 
-        A batch at a time, so that only one batch of create payloads is ever held.
+        A batch at a time, so that only one batch of plans and create payloads is ever held.
         """
-        total = sum(1 for plan in plans if plan.key not in existing)
+        total = sum(1 for plan in plans if plan.key not in self.clients_by_key)
         progress = Progress(logger, "Clients created", every=PROGRESS_EVERY, total=total)
 
         def create(payload: dict[str, t.Any]) -> Created:
@@ -440,26 +491,21 @@ class Import:
             progress.advance()
             return answer
 
-        for start in range(0, len(plans), CREATE_BATCH):
-            batch = plans[start : start + CREATE_BATCH]
+        every_plan = iter(plans)
+        for batch in iter(lambda: list(itertools.islice(every_plan, CREATE_BATCH)), []):
             payloads = {
                 plan.uid: self.client_payload(plan, responsibles)
                 for plan in batch
-                if plan.key not in existing
+                if plan.key not in self.clients_by_key
             }
             answers = self.pool.map(create, payloads.values())
             created = dict(zip(payloads, answers, strict=True))
             for plan in batch:
-                self.resolve(plan, existing, created.get(plan.uid))
+                self.resolve(plan, created.get(plan.uid))
 
-    def resolve(
-        self,
-        plan: Planned,
-        existing: dict[str, dict[str, t.Any]],
-        answer: Created | None,
-    ) -> None:
+    def resolve(self, plan: Planned, answer: Created | None) -> None:
         """Take the plan's client as found in AMLCare or as created; count the outcome."""
-        client = existing.get(plan.key)
+        client = self.clients_by_key.get(plan.key)
         if client is None and answer is not None:
             if answer.refusal is not None:
                 self.reject_relation(
@@ -471,7 +517,7 @@ class Import:
             client, created = answer.client, answer.created
             if client is None:
                 return
-            existing[plan.key] = client
+            self.clients_by_key[plan.key] = client
             self.client_ids[plan.uid] = client["id"]
             if created:
                 self.owned[plan.uid] = client["id"]
@@ -547,7 +593,11 @@ class Import:
             )
             return None
         user_id = entries[0]["userId"]
-        self.missing_responsibles.setdefault(user_id, []).append(str(plan.code or plan.uid))
+        codes = self.missing_responsibles.get(user_id)
+        if codes is None:
+            codes = DiskList(self.scratch, f"clients_without_amlcare_responsible:{user_id}")
+            self.missing_responsibles[user_id] = codes
+        codes.append(str(plan.code or plan.uid))
         return None
 
     def amlcare_users_by_email(self) -> dict[str, str]:
@@ -559,7 +609,7 @@ class Import:
             if user.get("email") and user.get("active", True)
         }
 
-    def link_bodies(self, company: Planned, links: list[tuple[str, str]]) -> list[dict]:
+    def link_bodies(self, company: Planned, links: list[list[str]]) -> list[dict]:
         """The company's UBO and director relations to make (none in a dry run); count them."""
         bodies = []
         for person_uid, role in links:
@@ -698,7 +748,6 @@ class Import:
                 self.pool.drain()
         finally:
             self.pool.close()
-            self.relations.close()
         self.report_responsibles()
         self.report_document_types()
         self.report.count("rejected", 0)
@@ -717,8 +766,9 @@ class Import:
 
     def report_responsibles(self) -> None:
         """One problem per AdminPulse responsible without an AMLCare user, with their clients."""
-        for user_id, clients in sorted(self.missing_responsibles.items()):
+        for user_id, codes in sorted(self.missing_responsibles.items()):
             email = self.users.get(user_id) or f"AdminPulse user {user_id} (no e-mail)"
+            clients = list(codes)
             self.report.add(
                 Problem(
                     "responsible_without_amlcare_user",

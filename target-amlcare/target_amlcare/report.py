@@ -16,10 +16,14 @@ import json
 import os
 import typing as t
 from collections import Counter
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from heapq import merge
 from pathlib import Path
 from string import Template
+
+from target_amlcare.relation_store import DiskList, ScratchDatabase
 
 REJECTS_FILE = "rejects.jsonl"
 # The rejects file holds whole records: only its owner may read it. Reports hold no more than
@@ -130,15 +134,60 @@ class Problem:
         return ACTIONS.get(self.kind, "")
 
 
+class ProblemLog:
+    """Every problem of a run, on disk: a list per kind, so that the pages read them grouped.
+
+    Only the count per kind stays in memory. The positions of the entries order the problems of
+    all kinds as they were found, which is the order of the JSON report.
+    """
+
+    def __init__(self, scratch: ScratchDatabase) -> None:
+        self._scratch = scratch
+        self._lists: dict[str, DiskList[Problem]] = {}
+
+    def add(self, problem: Problem) -> None:
+        """Keep one problem."""
+        kind_list = self._lists.get(problem.kind)
+        if kind_list is None:
+            kind_list = DiskList(
+                self._scratch,
+                f"problems:{problem.kind}",
+                encode=asdict,
+                decode=lambda fields: Problem(**fields),
+            )
+            self._lists[problem.kind] = kind_list
+        kind_list.append(problem)
+
+    def __len__(self) -> int:
+        return sum(len(kind_list) for kind_list in self._lists.values())
+
+    def __iter__(self) -> Iterator[Problem]:
+        """Every problem, in the order they were found."""
+        entries = merge(*(kind_list.entries() for kind_list in self._lists.values()))
+        return (problem for _, problem in entries)
+
+    def counts(self) -> dict[str, int]:
+        """How many problems of each kind, kinds in alphabetical order."""
+        return {kind: len(self._lists[kind]) for kind in sorted(self._lists)}
+
+    def of_kind(self, kind: str) -> Iterator[Problem]:
+        """The problems of one kind, in the order they were found."""
+        return iter(self._lists[kind])
+
+
 @dataclass
 class RunReport:
-    """Everything one run did and could not do."""
+    """Everything one run did and could not do.
+
+    The problems wait on disk (see `ProblemLog`) and the files are written by streaming them,
+    so neither the run nor the writing of its report holds them all in memory.
+    """
 
     mode: str  # "import" or "preflight"
     dry_run: bool
+    problems: ProblemLog
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     counts: Counter[str] = field(default_factory=Counter)
-    problems: list[Problem] = field(default_factory=list)
     details: dict[str, t.Any] = field(default_factory=dict)
 
     @property
@@ -152,28 +201,36 @@ class RunReport:
 
     def add(self, problem: Problem) -> None:
         """Record a problem (a rejection also counts as one rejected record)."""
-        self.problems.append(problem)
+        self.problems.add(problem)
 
-    def as_dict(self) -> dict[str, t.Any]:
-        """The JSON report."""
-        by_kind = Counter(problem.kind for problem in self.problems)
-        return {
+    def json(self) -> Iterator[str]:
+        """The JSON report, in pieces: what `json.dumps(..., indent=2)` would write at once."""
+        fields: dict[str, t.Any] = {
             "run_id": self.run_id,
             "mode": self.mode,
             "dry_run": self.dry_run,
             "started_at": self.started_at.isoformat(),
             "finished_at": datetime.now(UTC).isoformat(),
             "counts": dict(sorted(self.counts.items())),
-            "problem_counts": dict(sorted(by_kind.items())),
-            "problems": [{**asdict(problem), "action": problem.action} for problem in self],
+            "problem_counts": self.problems.counts(),
+            "problems": None,  # streamed below, in its place among the fields
             **self.details,
         }
+        yield "{"
+        for number, (name, value) in enumerate(fields.items()):
+            yield ("," if number else "") + f"\n  {json.dumps(name)}: "
+            if name != "problems":
+                yield indented(value)
+                continue
+            yield "["
+            for index, problem in enumerate(self.problems):
+                row = {**asdict(problem), "action": problem.action}
+                yield ("," if index else "") + "\n    " + indented(row, depth=2)
+            yield "\n  ]" if len(self.problems) else "]"
+        yield "\n}\n"
 
-    def __iter__(self) -> t.Iterator[Problem]:
-        return iter(self.problems)
-
-    def markdown(self, trend: list[TrendRow]) -> str:
-        """The report for people: counts, the problems grouped by kind, the last runs."""
+    def markdown(self, trend: list[TrendRow]) -> Iterator[str]:
+        """The report for people, line by line: counts, the problems by kind, the last runs."""
         title = "Preflight (dry run)" if self.dry_run else "Import"
         column = "what the import would do" if self.dry_run else "outcome"
         lines = [
@@ -191,51 +248,27 @@ class RunReport:
         lines += ["| run started (UTC) | created | rejected |", "|---|---:|---:|"]
         lines += [f"| {row.started} | {row.created} | {row.rejected} |" for row in trend]
         lines.append("")
-        if not self.problems:
+        if not len(self.problems):
             lines.append("No problems.")
-        for kind, group in self.by_kind().items():
-            lines += ["", f"## {title_of(kind)} ({len(group)})", ""]
-            lines += [f"Where: {WHERE.get(kind, '-')}.", "", f"What to do: {ACTIONS.get(kind, '')}"]
-            lines += [""] + [
-                f"- {as_text(problem.label)}: {as_text(problem.message)}" for problem in group
-            ]
-        return "\n".join(lines) + "\n"
+        yield from (line + "\n" for line in lines)
+        for kind, count in self.problems.counts().items():
+            yield f"\n## {title_of(kind)} ({count})\n\n"
+            yield f"Where: {WHERE.get(kind, '-')}.\n\nWhat to do: {ACTIONS.get(kind, '')}\n\n"
+            for problem in self.problems.of_kind(kind):
+                yield f"- {as_text(problem.label)}: {as_text(problem.message)}\n"
 
-    def by_kind(self) -> dict[str, list[Problem]]:
-        """The problems grouped by kind, kinds in alphabetical order."""
-        groups: dict[str, list[Problem]] = {}
-        for problem in sorted(self.problems, key=lambda problem: problem.kind):
-            groups.setdefault(problem.kind, []).append(problem)
-        return groups
-
-    def html(self, trend: list[TrendRow]) -> str:
+    def html(self, trend: list[TrendRow]) -> Iterator[str]:
         """The same report as a self-contained page: no script, no file or request beside it."""
         title = f"AMLCare {'preflight (dry run)' if self.dry_run else 'import'} {self.run_id}"
         counts = "".join(
             f"<tr><td>{esc(name.replace('_', ' '))}</td><td class=n>{n}</td></tr>"
             for name, n in sorted(self.counts.items())
         )
-        sections = "".join(
-            PROBLEM_SECTION.substitute(
-                title=esc(title_of(kind)),
-                count=len(group),
-                where=esc(WHERE.get(kind, "-")),
-                action=esc(ACTIONS.get(kind, "")),
-                rows="".join(
-                    f"<tr><td>{esc(p.code or p.relation or '-')}</td>"
-                    f"<td class=key>{esc(p.key)}</td><td>{esc(p.message)}</td>"
-                    f"<td>{'rejected' if p.rejected else ''}</td></tr>"
-                    for p in group
-                ),
-            )
-            for kind, group in self.by_kind().items()
-        )
-        return PAGE.substitute(
+        yield PAGE_HEAD.substitute(
             title=esc(title),
             summary=esc(self.summary()),
             column="what the import would do" if self.dry_run else "outcome",
             counts=counts or "<tr><td colspan=2>nothing</td></tr>",
-            problems=sections or "<p>No problems.</p>",
             runs=len(trend),
             chart=trend_chart(trend),
             trend="".join(
@@ -244,6 +277,23 @@ class RunReport:
                 for row in trend
             ),
         )
+        if not len(self.problems):
+            yield "<p>No problems.</p>"
+        for kind, count in self.problems.counts().items():
+            yield SECTION_HEAD.substitute(
+                title=esc(title_of(kind)),
+                count=count,
+                where=esc(WHERE.get(kind, "-")),
+                action=esc(ACTIONS.get(kind, "")),
+            )
+            for p in self.problems.of_kind(kind):
+                yield (
+                    f"<tr><td>{esc(p.code or p.relation or '-')}</td>"
+                    f"<td class=key>{esc(p.key)}</td><td>{esc(p.message)}</td>"
+                    f"<td>{'rejected' if p.rejected else ''}</td></tr>"
+                )
+            yield SECTION_TAIL
+        yield PAGE_TAIL
 
     def summary(self) -> str:
         """One sentence: what the run did, in the office's words."""
@@ -268,11 +318,19 @@ class RunReport:
         folder.mkdir(parents=True, exist_ok=True)
         stem = folder / f"{self.mode}-{self.run_id}"
         json_path = stem.with_suffix(".json")
-        write_atomically(json_path, json.dumps(self.as_dict(), indent=2, default=str) + "\n")
+        write_atomically(json_path, self.json())
         trend = read_trend(folder, self.mode)
         write_atomically(stem.with_suffix(".md"), self.markdown(trend))
         write_atomically(stem.with_suffix(".html"), self.html(trend))
         return json_path, stem.with_suffix(".html")
+
+
+def indented(value: t.Any, depth: int = 1) -> str:
+    """A value as `json.dumps(..., indent=2)` writes it at this depth of the document.
+
+    JSON text has no raw line break inside a string, so every line break is indentation.
+    """
+    return json.dumps(value, indent=2, default=str).replace("\n", "\n" + "  " * depth)
 
 
 @dataclass
@@ -293,7 +351,7 @@ def read_trend(folder: Path, mode: str, runs: int = TREND_RUNS) -> list[TrendRow
     rows: list[TrendRow] = []
     for path in sorted(folder.glob(f"{mode}-*.json"))[-runs:]:
         try:
-            report = json.loads(path.read_text(encoding="utf-8"))
+            report = report_head(path)
             counts = report["counts"]
             started = datetime.fromisoformat(report["started_at"])
         except (OSError, ValueError, KeyError, TypeError):
@@ -306,6 +364,25 @@ def read_trend(folder: Path, mode: str, runs: int = TREND_RUNS) -> list[TrendRow
             )
         )
     return rows
+
+
+def report_head(path: Path) -> dict[str, t.Any]:
+    """The fields of a JSON report that come before its problems, read without the problems.
+
+    A report lists every problem, so it can run to megabytes; the trend needs a few counts. The
+    reports this target writes put `"problems"` on a line of its own after the counts; any other
+    JSON file is read whole.
+
+    Raises:
+        ValueError: when the file is not JSON.
+    """
+    head: list[str] = []
+    with path.open(encoding="utf-8") as handle:
+        for line in handle:
+            if line.startswith('  "problems": '):
+                return t.cast("dict[str, t.Any]", json.loads("".join(head).rstrip(" ,\n") + "}"))
+            head.append(line)
+    return t.cast("dict[str, t.Any]", json.loads("".join(head)))
 
 
 def esc(value: object) -> str:
@@ -340,8 +417,9 @@ def trend_chart(trend: list[TrendRow]) -> str:
     )
 
 
-# The page for people. Inline style only, so the file can be mailed or opened anywhere.
-PAGE = Template("""<!DOCTYPE html>
+# The page for people, around its problem sections. Inline style only, so the file can be mailed
+# or opened anywhere.
+PAGE_HEAD = Template("""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>$title</title>
 <style>
 body{font:15px/1.45 system-ui,sans-serif;margin:2em auto;max-width:60em;padding:0 1em;color:#222}
@@ -362,14 +440,17 @@ $chart
 <table><tr><th>run started (UTC)</th><th class=n>created</th><th class=n>rejected</th></tr>
 $trend</table>
 <h2>Problems</h2>
-$problems
+""")
+PAGE_TAIL = """
 </body></html>
-""")
+"""
 
-PROBLEM_SECTION = Template("""<section><h3>$title ($count)</h3><dl>
+# One kind of problem, around the rows of its table.
+SECTION_HEAD = Template("""<section><h3>$title ($count)</h3><dl>
 <dt>Where</dt><dd>$where</dd><dt>What to do</dt><dd>$action</dd></dl>
-<table><tr><th>client</th><th>key</th><th>what</th><th></th></tr>$rows</table></section>
-""")
+<table><tr><th>client</th><th>key</th><th>what</th><th></th></tr>""")
+SECTION_TAIL = """</table></section>
+"""
 
 
 def as_text(value: str) -> str:
@@ -377,8 +458,10 @@ def as_text(value: str) -> str:
     return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def write_atomically(path: Path, text: str, *, private: bool = False) -> None:
+def write_atomically(path: Path, text: str | Iterable[str], *, private: bool = False) -> None:
     """Replace a file in one step, so a crash never leaves half a report or rejects file.
+
+    The text may come in pieces, written as they come, so a long report is never held whole.
 
     A private file (the rejects, which hold whole records: identifiers, card images) is readable
     by its owner only, from the moment it is created.
@@ -388,7 +471,7 @@ def write_atomically(path: Path, text: str, *, private: bool = False) -> None:
     mode = PRIVATE_FILE_MODE if private else SHARED_FILE_MODE
     opener = partial_opener(mode)
     with open(partial, "w", encoding="utf-8", opener=opener) as handle:
-        handle.write(text)
+        handle.writelines([text] if isinstance(text, str) else text)
         handle.flush()
         os.fsync(handle.fileno())
     partial.replace(path)
@@ -403,19 +486,19 @@ def partial_opener(mode: int) -> t.Callable[[str, int], int]:
     return opener
 
 
-def read_rejects(folder: Path) -> list[dict[str, t.Any]]:
-    """The rejects the previous import run left, oldest first (empty when there are none)."""
+def read_rejects(folder: Path) -> Iterator[dict[str, t.Any]]:
+    """The rejects the previous import run left, oldest first, read one line at a time."""
     path = folder / REJECTS_FILE
     if not path.exists():
-        return []
+        return
     with path.open(encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle if line.strip()]
+        yield from (json.loads(line) for line in handle if line.strip())
 
 
 def write_rejects(folder: Path, rejects: t.Iterable[dict[str, t.Any]]) -> Path:
     """Replace the rejects file with this run's rejects (each: stream, record, reason)."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / REJECTS_FILE
-    text = "".join(json.dumps(entry, default=str) + "\n" for entry in rejects)
-    write_atomically(path, text, private=True)
+    lines = (json.dumps(entry, default=str) + "\n" for entry in rejects)
+    write_atomically(path, lines, private=True)
     return path

@@ -15,7 +15,8 @@ from urllib3.exceptions import InsecureRequestWarning
 from target_amlcare.client import AMLCareClient, AMLCareUnavailableError, SetupError
 from target_amlcare.contract import STREAM_SCHEMAS
 from target_amlcare.importer import Import, Settings
-from target_amlcare.report import RunReport, read_rejects, write_rejects
+from target_amlcare.relation_store import ScratchDatabase
+from target_amlcare.report import ProblemLog, RunReport, read_rejects, write_rejects
 from target_amlcare.sinks import IgnoredStreamSink, ImportSink
 
 if t.TYPE_CHECKING:
@@ -143,7 +144,13 @@ class TargetAMLCare(Target):
         super().__init__(*args, **kwargs)
         dry_run = bool(self.config.get("dry_run"))
         self.report_dir = Path(self.config.get("report_dir") or "output/reports/target-amlcare")
-        self.report = RunReport(mode="preflight" if dry_run else "import", dry_run=dry_run)
+        # Relations, plans, problems and rejects wait here until the run ends; then it is deleted.
+        self.scratch = ScratchDatabase()
+        self.report = RunReport(
+            mode="preflight" if dry_run else "import",
+            dry_run=dry_run,
+            problems=ProblemLog(self.scratch),
+        )
         self.amlcare = AMLCareClient(
             base_url=self.config["base_url"],
             api_key=self.config["api_key"],
@@ -157,7 +164,7 @@ class TargetAMLCare(Target):
             include_ended_relations=bool(self.config.get("include_ended_relations")),
             dry_run=dry_run,
         )
-        self.import_run = Import(settings, self.amlcare, self.report)
+        self.import_run = Import(settings, self.amlcare, self.report, self.scratch)
         self.records_after_state = False
         if not dry_run:
             self.replay_rejects()
@@ -175,19 +182,22 @@ class TargetAMLCare(Target):
         return False
 
     def replay_rejects(self) -> None:
-        """Feed the previous run's rejects back first; fresher records from the tap win."""
-        rejects = read_rejects(self.report_dir)
-        if not rejects:
+        """Feed the previous run's rejects back first; fresher records from the tap win.
+
+        The file is read once per stream, a line at a time, rather than held whole.
+        """
+        count = sum(1 for _ in read_rejects(self.report_dir))
+        if not count:
             return
-        self.logger.info("Replaying %d records rejected by the previous run", len(rejects))
+        self.logger.info("Replaying %d records rejected by the previous run", count)
         for stream in REPLAY_ORDER:
-            for entry in rejects:
+            for entry in read_rejects(self.report_dir):
                 if entry["stream"] == stream:
                     self.import_run.accept(stream, entry["record"], replayed=True)
                 if stream == "relations":
                     for linked in entry.get("linked_relations", []):
                         self.import_run.accept("relations", linked, replayed=True)
-        self.report.count("replayed", len(rejects))
+        self.report.count("replayed", count)
 
     def get_sink_class(self, stream_name: str) -> type[Sink]:
         """The import sink for accepted streams; a counting, ignoring one for the rest."""
@@ -209,6 +219,18 @@ class TargetAMLCare(Target):
         Raises:
             IncompleteInputError: when the input ended before the tap finished; the report and
                 rejects are written, no client is completed and no state is emitted.
+        """
+        try:
+            self.finish_import()
+        finally:
+            self.scratch.close()
+        super().process_endofpipe()
+
+    def finish_import(self) -> None:
+        """Finish the import, then write the report and (after a real import) the rejects.
+
+        Raises:
+            IncompleteInputError: when the input ended before the tap finished.
         """
         finished = self.report.dry_run or tap_finished(self._latest_state, self.records_after_state)
         self.import_run.complete_clients = finished
@@ -233,7 +255,6 @@ class TargetAMLCare(Target):
             self.amlcare.request_count,
             self.amlcare.write_count,
         )
-        super().process_endofpipe()
 
     def _write_state_message(self, state: dict) -> None:
         """Emit state after a real import; a dry run emits none, so no bookmark moves."""
