@@ -96,10 +96,16 @@ class DocumentsStream(AMLCareStream):
         """Attach the version's file, base64-encoded, or null when downloads are switched off.
 
         A file larger than a record may carry is left out, with the reason in `content_skipped`,
-        so that one huge file is one rejected record downstream and not a broken pipe.
+        so that one huge file is one rejected record downstream and not a broken pipe; so is
+        the file of a document whose origin `skip_content_origins` lists.
         """
         row["content"] = row[CONTENT_SKIPPED] = None
-        if int(row.get("size") or 0) > MAX_DOCUMENT_BYTES:
+        if row.get("origin") in self.config.get("skip_content_origins", []):
+            row[CONTENT_SKIPPED] = (
+                f"documents of origin {row['origin']} come without their files "
+                "(setting skip_content_origins)"
+            )
+        elif int(row.get("size") or 0) > MAX_DOCUMENT_BYTES:
             row[CONTENT_SKIPPED] = self.too_large(row, int(row["size"]))
         elif self.config.get("include_document_content", True):
             content = self.download(row["id"], row["version"])

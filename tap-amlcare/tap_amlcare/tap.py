@@ -63,6 +63,16 @@ class TapAMLCare(Tap):
             description="Download each document version's file into the documents stream.",
         ),
         th.Property(
+            "skip_content_origins",
+            th.ArrayType(th.StringType(allowed_values=list(amlcare_api.DOCUMENT_ORIGINS))),
+            default=[],
+            description=(
+                "Origins whose documents come without their files (`content` null, the reason "
+                "in `content_skipped`), one download saved per version: e.g. "
+                "`adminpulse_import`, identity cards the import brought from AdminPulse."
+            ),
+        ),
+        th.Property(
             "user_agent",
             th.StringType,
             default="tap-amlcare",

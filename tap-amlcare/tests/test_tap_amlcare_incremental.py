@@ -195,6 +195,27 @@ def test_document_files_are_left_out_when_the_setting_says_so(sandbox, tmp_path)
     assert sandbox.request_count("amlcare", endpoint="/v1/documents/{id}/content") == 0
 
 
+def test_files_of_the_origins_listed_are_not_downloaded_and_say_why(sandbox, tmp_path):
+    sandbox.seed(clients=20, seed=3)
+    documents = sandbox.dump("amlcare")["documents"]
+    imported = {d["id"] for d in documents if d["origin"] == "adminpulse_import"}
+    assert imported, "the seeded world should hold identity cards brought by an import"
+    assert len(imported) < len(documents)
+
+    records, _, _ = run_tap(sandbox, tmp_path, skip_content_origins=["adminpulse_import"])
+
+    versions = [r["record"] for r in records if r["stream"] == "documents"]
+    for record in versions:
+        if record["id"] in imported:
+            assert record["content"] is None
+            assert "skip_content_origins" in record["content_skipped"]
+        else:
+            assert record["content"] is not None
+            assert record["content_skipped"] is None
+    downloads = sandbox.request_count("amlcare", endpoint=VERSION_CONTENT)
+    assert downloads == sum(1 for record in versions if record["id"] not in imported)
+
+
 def test_rate_limits_and_server_errors_are_retried_until_the_read_is_complete(sandbox, tmp_path):
     sandbox.seed(clients=20, seed=3)
     expected = sandbox.dump("amlcare")
