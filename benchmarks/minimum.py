@@ -129,6 +129,23 @@ def idle_outbound() -> dict[str, Any]:
     }
 
 
+def full_amlcare_read(amlcare: dict[str, Any], skipped_origins: list[str]) -> dict[str, int]:
+    """tap-amlcare reading all of AMLCare: each list once, each wanted version's file once.
+
+    `amlcare` holds the lists as the API gives them (documents with their versions).
+    """
+    return {
+        "GET /v1/users": pages(len(amlcare["users"]), AMLCARE_LIST_LIMIT),
+        "GET /v1/clients": pages(len(amlcare["clients"]), AMLCARE_LIST_LIMIT),
+        "GET /v1/documents": pages(len(amlcare["documents"]), AMLCARE_LIST_LIMIT),
+        "GET /v1/documents/{id}/versions/{version}/content": sum(
+            len(document["versions"])
+            for document in amlcare["documents"]
+            if document.get("origin") not in skipped_origins
+        ),
+    }
+
+
 def relations_extraction(before: dict[str, Any]) -> int:
     """Pages of `GET /relations` for a full read."""
     return pages(len(before["adminpulse"]["relations"]), ADMINPULSE_PAGE_SIZE)

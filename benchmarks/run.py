@@ -44,6 +44,9 @@ MSDK_VENV = ROOT / "benchmarks" / ".venv-msdk"
 # Pinned so that the comparison is repeatable.
 MSDK_REQUIREMENT = "tap-rest-api-msdk==1.4.2"
 TAP_ADMINPULSE = ROOT / ".meltano" / "extractors" / "tap-adminpulse" / "venv" / "bin"
+TAP_AMLCARE = ROOT / ".meltano" / "extractors" / "tap-amlcare" / "venv" / "bin"
+# As meltano.yml configures tap-amlcare: the cards the import brought are read without files.
+SKIPPED_CONTENT_ORIGINS = ["adminpulse_import"]
 
 # The documented limits: AdminPulse 480 calls a minute per token, AMLCare 1200 (our spec).
 ADMINPULSE_LIMIT = 480
@@ -402,6 +405,44 @@ def compare_relations(bench: Bench) -> dict[str, Any]:
     return results
 
 
+def read_all_of_amlcare(bench: Bench) -> dict[str, Any]:
+    """tap-amlcare reading everything AMLCare holds after the import, as a first outbound run.
+
+    The outbound connectors' memory at the office's size: the idle runs read one page each.
+    The tap writes to a file (the upload side is bound by AdminPulse's 50 uploads a minute, not
+    by what is measured here); files are downloaded as the project configures it.
+    """
+    box = bench.sandbox
+    folder = bench.work / "amlcare-read"
+    folder.mkdir(exist_ok=True)
+    config = {
+        "base_url": box.amlcare_url,
+        "api_key": box.amlcare_key,
+        "requests_per_minute": bench.budgets["tap-amlcare"],
+        "skip_content_origins": SKIPPED_CONTENT_ORIGINS,
+    }
+    (folder / "tap-amlcare.json").write_text(json.dumps(config))
+    command = [str(TAP_AMLCARE / "tap-amlcare"), "--config", str(folder / "tap-amlcare.json")]
+    box.reset_requests()
+    output = folder / "tap-amlcare.singer"
+    wall, peak = timed(command, {**os.environ}, output)
+    counts = bench.requests_by_endpoint()["amlcare"]
+    needed = minimum.full_amlcare_read(bench.amlcare_lists(), SKIPPED_CONTENT_ORIGINS)
+    made = total(counts)
+    records = records_of(output)
+    return {
+        "wall_seconds": round(wall, 2),
+        "records": records,
+        "records_per_second": round(records / wall, 1),
+        "requests": counts,
+        "minimum": needed,
+        "request_ratio": round(made / sum(needed.values()), 3),
+        "achieved_per_minute": round(made / wall * 60, 1),
+        "budget": bench.budgets["tap-amlcare"],
+        "peak_rss_mib": round(peak, 1),
+    }
+
+
 def relations_loop(base_url: str, token: str) -> None:
     """The bare loop: page after page until the announced last one; prints the row count."""
     session = requests.Session()
@@ -482,6 +523,11 @@ def bench_size(size: int, seed: int, scale: float, latency_ms: float) -> dict[st
         print(f"[{size}] idle outbound {[run['wall_seconds'] for run in idle]} s", flush=True)
 
         result["relations_extraction"] = compare_relations(bench)
+        result["amlcare_extraction"] = read_all_of_amlcare(bench)
+        print(
+            f"[{size}] AMLCare read in full {result['amlcare_extraction']['wall_seconds']} s",
+            flush=True,
+        )
     finally:
         bench.stop()
     return result
@@ -523,6 +569,14 @@ def print_size(result: dict[str, Any]) -> None:
                 f"{figures['requests']:4} requests (minimum {extraction['minimum_requests']}) "
                 f"x{figures['time_vs_tap_adminpulse']} time, peak {figures['peak_rss_mib']} MiB"
             )
+
+    read = result["amlcare_extraction"]
+    print(
+        f"-- AMLCare read in full by tap-amlcare: {read['wall_seconds']} s, "
+        f"{read['records']} records, {total(read['requests'])} requests (minimum "
+        f"{sum(read['minimum'].values())}, ratio {read['request_ratio']}), "
+        f"{read['achieved_per_minute']}/min of {read['budget']}, peak {read['peak_rss_mib']} MiB"
+    )
 
 
 def parse_scales(values: list[str]) -> dict[int, float]:
