@@ -154,10 +154,7 @@ class TargetAdminPulse(Target):
             max_concurrency=self.config.get("max_concurrency", DEFAULT_MAX_CONCURRENCY),
         )
         self.logger.info(
-            "Writing on %d lanes (%d requests a minute, at most %d in flight)",
-            client.concurrency,
-            client.pace_per_minute,
-            client.concurrency,
+            "Writing on %d lanes, %d requests a minute", client.concurrency, client.pace_per_minute
         )
         # Whatever ends the run (a settings problem, a crash), the report is still written.
         atexit.register(self._finish)
