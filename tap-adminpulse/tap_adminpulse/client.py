@@ -22,6 +22,7 @@ from typing_extensions import override
 
 from tap_adminpulse import adminpulse_api as api
 from tap_adminpulse.errors import SetupError, tls_failure
+from tap_adminpulse.identifier_sets import IdentifierSet, IdentifierSets
 
 if t.TYPE_CHECKING:
     from collections.abc import Generator, Iterable, Iterator
@@ -111,14 +112,25 @@ class RunMemory:
     Attributes:
         relations_bookmark: the relations bookmark this run started from (None: first run or
             full refresh), as a naive Belgian local time.
+        identifier_sets: the run's sets of relation identifiers, on disk since they grow with
+            the office; `close` deletes them.
         new_relations: uniqueIdentifiers of relations imported for the first time in this run,
             whose identity documents the documents stream reads.
         document_types: every document type, by id.
     """
 
     relations_bookmark: datetime | None = None
-    new_relations: set[str] = field(default_factory=set)
+    identifier_sets: IdentifierSets = field(default_factory=IdentifierSets)
     document_types: dict[int, dict] = field(default_factory=dict)
+
+    @property
+    def new_relations(self) -> IdentifierSet:
+        """The relations imported for the first time in this run."""
+        return self.identifier_sets.named("new_relations")
+
+    def close(self) -> None:
+        """Delete the identifier sets' file."""
+        self.identifier_sets.close()
 
 
 class AdminPulsePaginator(PageNumberPaginator):

@@ -24,6 +24,8 @@ if t.TYPE_CHECKING:
     import requests
     from singer_sdk.helpers.types import Context, Record
 
+    from tap_adminpulse.identifier_sets import IdentifierSet
+
 # Progress lines on long reads: one every this many rows (and at least every 30 s).
 PROGRESS_EVERY = 1000
 # The key of the identity documents bookmark that names the relations bookmark whose new
@@ -127,8 +129,13 @@ class RelationsStream(AdminPulseStream):
             f" with a task of template {template!r}" if template else "",
         )
 
-        emitted: set[str] = set()
-        linked: set[str] = set()
+        # Identifiers of the relations emitted and of those they link to, on disk: at 50,000
+        # relations they would be megabytes of memory.
+        emitted = memory.identifier_sets.named("emitted_relations")
+        linked = memory.identifier_sets.named("linked_relations")
+        missing = memory.identifier_sets.named("linked_relations_unchanged")
+        for identifiers in (emitted, linked, missing):
+            identifiers.clear()
         self.progress = Progress(self.logger, "Relations read", every=PROGRESS_EVERY)
         for relation in self.first_pass(template):
             self.progress.advance()
@@ -142,16 +149,17 @@ class RelationsStream(AdminPulseStream):
                 continue  # the bookmark's day comes back whole; its earlier part was sent
             yield self.remember(relation, saved_bookmark, emitted, linked)
 
-        missing = sorted(linked - emitted)
+        missing.add_missing(linked, present=emitted)
+        missing_count = len(missing)
         self.logger.info(
             "Emitted %d relations; reading %d linked relations that did not change",
             len(emitted),
-            len(missing),
+            missing_count,
         )
         self.progress = Progress(
-            self.logger, "Linked relations read", every=PROGRESS_EVERY, total=len(missing)
+            self.logger, "Linked relations read", every=PROGRESS_EVERY, total=missing_count
         )
-        for relation in self.by_identifiers(missing):
+        for relation in self.by_identifiers(iter(missing)):
             self.progress.advance()
             yield self.remember(relation, saved_bookmark, emitted, linked)
         self.logger.info(
@@ -183,7 +191,7 @@ class RelationsStream(AdminPulseStream):
                 "No task of template %r: nothing to import. Check the setting task_template_name.",
                 template,
             )
-        yield from self.by_identifiers(sorted(identifiers))
+        yield from self.by_identifiers(iter(sorted(identifiers)))
 
     @override
     def parse_response(self, response: requests.Response) -> Iterable[dict]:
@@ -192,19 +200,18 @@ class RelationsStream(AdminPulseStream):
             self.progress.total = response.json().get(api.TOTAL_ROW_COUNT_KEY)
         yield from super().parse_response(response)
 
-    def by_identifiers(self, identifiers: list[str]) -> Iterator[dict]:
+    def by_identifiers(self, identifiers: Iterator[str]) -> Iterator[dict]:
         """Relations by uniqueIdentifier, as many per call as AdminPulse takes."""
-        step = api.MAX_IDENTIFIERS_PER_FILTER
-        for start in range(0, len(identifiers), step):
-            chunk = ",".join(identifiers[start : start + step])
-            yield from self.get_pages(self.path, {api.UNIQUE_IDENTIFIER_FILTER: chunk})
+        while chunk := list(islice(identifiers, api.MAX_IDENTIFIERS_PER_FILTER)):
+            params = {api.UNIQUE_IDENTIFIER_FILTER: ",".join(chunk)}
+            yield from self.get_pages(self.path, params)
 
     def remember(
         self,
         relation: dict,
         saved_bookmark: datetime | None,
-        emitted: set[str],
-        linked: set[str],
+        emitted: IdentifierSet,
+        linked: IdentifierSet,
     ) -> dict:
         """Note what later steps need about an emitted relation, and pass it on."""
         key = relation[api.RELATION_KEY]
