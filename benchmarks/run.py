@@ -71,6 +71,8 @@ class ProcessWatch:
         self.root = root
         self.peaks: dict[str, float] = defaultdict(float)
         self.lifetimes: dict[str, list[float]] = {}
+        # The last CPU time (user + system) seen of each process, by role and pid.
+        self._cpu: dict[str, dict[int, float]] = defaultdict(dict)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._poll, daemon=True)
         self._thread.start()
@@ -89,9 +91,11 @@ class ProcessWatch:
                         continue  # a zombie, or a process that has not exec'd yet
                     role = role_of(cmdline)
                     rss = process.memory_info().rss
+                    times = process.cpu_times()
                 except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
                     continue
                 self.peaks[role] = max(self.peaks[role], rss / MIB)
+                self._cpu[role][process.pid] = times.user + times.system
                 span = self.lifetimes.setdefault(role, [now, now])
                 span[1] = now
             self._stop.wait(POLL_SECONDS)
@@ -100,6 +104,30 @@ class ProcessWatch:
         """Stop polling."""
         self._stop.set()
         self._thread.join()
+
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU time used by each role's processes (as last seen, up to 0.1 s before their end)."""
+        return {role: round(sum(by_pid.values()), 1) for role, by_pid in sorted(self._cpu.items())}
+
+
+def cpu_seconds_of(process: psutil.Process | None) -> float:
+    """CPU time (user + system) a process has used so far; 0 when it is gone."""
+    if process is None:
+        return 0.0
+    try:
+        times = process.cpu_times()
+    except psutil.NoSuchProcess:
+        return 0.0
+    return times.user + times.system
+
+
+def sandbox_server(db: Path) -> psutil.Process | None:
+    """The sandbox's serving process for a database, to count the CPU time it spends."""
+    for process in psutil.process_iter(["cmdline"]):
+        cmdline = process.info["cmdline"] or []
+        if str(db) in cmdline and "start" in cmdline:
+            return process
+    return None
 
 
 def role_of(cmdline: list[str]) -> str:
@@ -189,8 +217,10 @@ class Bench:
         return counts
 
     def meltano_run(self, job: str, *extra_env: tuple[str, str]) -> dict[str, Any]:
-        """Run one Meltano job; return its wall time, memory peaks, requests and rates."""
+        """Run one Meltano job; return its wall time, memory peaks, CPU, requests and rates."""
         self.sandbox.reset_requests()
+        server = sandbox_server(self.work / "sandbox.db")
+        server_cpu = cpu_seconds_of(server)
         env = {**self.env(), **dict(extra_env)}
         log = self.work / f"{job}-{time.strftime('%H%M%S')}.log"
         started = time.monotonic()
@@ -206,6 +236,8 @@ class Bench:
             returncode = process.wait()
             wall = time.monotonic() - started
             watch.stop()
+        cpu = watch.cpu_seconds()
+        cpu["sandbox"] = round(cpu_seconds_of(server) - server_cpu, 1)
         if returncode != 0:
             msg = f"meltano run {job} exited {returncode}; see {log}"
             raise RuntimeError(msg)
@@ -214,6 +246,7 @@ class Bench:
             "job": job,
             "wall_seconds": round(wall, 2),
             "peak_rss_mib": {role: round(peak, 1) for role, peak in sorted(watch.peaks.items())},
+            "cpu_seconds": cpu,
             "process_seconds": {
                 role: round(span[1] - span[0], 2) for role, span in watch.lifetimes.items()
             },
@@ -543,6 +576,7 @@ def print_size(result: dict[str, Any]) -> None:
     for key in ("first_import", "unchanged_import", "idle_outbound"):
         run = result[key]
         print(f"-- {key}: {run['wall_seconds']} s wall, peak MiB {run['peak_rss_mib']}")
+        print(f"   CPU seconds {run['cpu_seconds']}")
         if "records_per_second" in run:
             print(f"   records/s {run['records_per_second']}")
         for service, counts in run["requests"].items():
