@@ -4,25 +4,26 @@ The import needs every relation before it can plan (a company's UBOs may arrive 
 per client, its plan, its key, its AMLCare id and what became of it; the report lists every
 problem and the rejects file every rejected record. An office can have tens of thousands of
 each. Held as Python objects they cost hundreds of bytes to kilobytes apiece, so they wait in one
-SQLite file in the temporary folder instead, written as they arrive and read back a batch at a
-time, and the file is deleted when the run ends. SQLite's own page cache bounds what stays in
-memory.
+private temporary SQLite database instead, written as they arrive and read back a batch at a
+time. SQLite's own page cache bounds what stays in memory: beyond it, the database lives in a
+file in the temporary folder that has no name (so nobody else can open it) and is gone when the
+run ends, even a run that is killed.
 """
 
 from __future__ import annotations
 
 import json
 import sqlite3
-import tempfile
 import threading
 import typing as t
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 # Entries read back per query while iterating: enough to keep SQLite busy, few in memory.
 READ_BATCH = 500
 # SQLite's page cache, in KiB (a negative cache_size is KiB): a few MB whatever the office size.
 CACHE_KIB = 4096
+# The name under which SQLite opens a private temporary database, deleted when it is closed.
+PRIVATE_TEMPORARY_DATABASE = ""
 
 # Every dictionary and list of a run lives in one of these two tables, named by its `name`
 # column; the position (SQLite's rowid) keeps the order in which entries arrived. A key column
@@ -47,16 +48,15 @@ def to_json(value: t.Any) -> str:
 
 
 class ScratchDatabase:
-    """One run's SQLite file, in a temporary folder of its own that `close` deletes.
+    """One run's private temporary SQLite database; `close` (or the end of the process) deletes it.
 
-    Used from the import's thread and the main thread, so every statement holds one lock. A
-    scratch file has nothing to recover after a crash: no journal, no fsync.
+    Used from the import's thread and the main thread, so every statement holds one lock.
+    Scratch data has nothing to recover after a crash: no journal, no fsync.
     """
 
     def __init__(self) -> None:
-        self._folder = tempfile.TemporaryDirectory(prefix="target-amlcare-")
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(Path(self._folder.name) / "run.sqlite", check_same_thread=False)
+        self._db = sqlite3.connect(PRIVATE_TEMPORARY_DATABASE, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode = OFF")
         self._db.execute("PRAGMA synchronous = OFF")
         self._db.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
@@ -73,10 +73,9 @@ class ScratchDatabase:
             return self._db.execute(sql, parameters).fetchall()
 
     def close(self) -> None:
-        """Delete the file."""
+        """Delete the database."""
         with self._lock:
             self._db.close()
-        self._folder.cleanup()
 
 
 class DiskDict(t.Generic[V]):
