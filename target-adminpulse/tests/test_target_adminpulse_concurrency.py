@@ -245,3 +245,25 @@ def test_uploads_from_every_lane_keep_the_upload_pace(
     per_second = uploads_per_minute / 60
     for seconds in (3.0, 6.0):
         assert busiest_window(times, seconds) <= per_second * (seconds + 0.5)
+
+
+def test_adminpulse_refusing_every_call_in_the_lanes_fails_the_run_without_any_state(
+    office,
+    run_target,  # noqa: F811 - run_target is the writes tests' fixture
+):
+    # Every call answered 429 with Retry-After 1: each lane gives up after its retries.
+    office.faults("adminpulse", rate_429=1.0, retry_after_share=1.0)
+    clients = [client(f"cl_{n}", kbo, risk="high") for n, kbo in enumerate(KBOS)]
+    lines = [
+        *messages(clients=clients[:8])[:-1],
+        {"type": "STATE", "value": {"bookmarks": {"clients": "first"}}},
+        *({"type": "RECORD", "stream": "clients", "record": r} for r in clients[8:]),
+        {"type": "STATE", "value": {"bookmarks": {"clients": "second"}}},
+    ]
+
+    run = run_target(lines, expect_exit=1, requests_per_minute=480, max_concurrency=8)
+
+    assert run.states == []
+    assert "kept failing" in run.completed.stderr
+    assert run.report["status"] == "failed"
+    assert all(r["aml"]["totalRisk"] is None for r in relations_by_id(office).values())
