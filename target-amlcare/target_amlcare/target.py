@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import signal
 import sys
 import typing as t
 from pathlib import Path
@@ -20,6 +21,8 @@ from target_amlcare.report import ProblemLog, RunReport, read_rejects, write_rej
 from target_amlcare.sinks import IgnoredStreamSink, ImportSink
 
 if t.TYPE_CHECKING:
+    from types import FrameType
+
     from singer_sdk.sinks import Sink
 
 # The order in which replayed rejects are fed back: what the others need comes first.
@@ -32,6 +35,13 @@ INCOMPLETE_INPUT = (
     "half-way): the clients this run created are left pending and no state is emitted, so the "
     "next run sends them again and finishes them."
 )
+
+STOPPED = (
+    "Stopped by %s before the import finished: no state is emitted, so the next run reads the "
+    "same relations again and finishes the clients left pending."
+)
+# A run stopped by a signal exits as the shell reports it: 128 + the signal's number.
+SIGNAL_EXIT_BASE = 128
 
 
 class IncompleteInputError(Exception):
@@ -255,6 +265,16 @@ class TargetAMLCare(Target):
             self.amlcare.request_count,
             self.amlcare.write_count,
         )
+
+    def _handle_termination(self, signum: int, frame: FrameType | None) -> None:  # noqa: ARG002 - the SDK passes it
+        """Stop at once on SIGINT or SIGTERM, emitting no state, with a non-zero exit code.
+
+        The SDK's own handler emits the latest state received and exits 0. Here that state
+        would move the bookmarks past relations whose clients are still pending and whose cards
+        were never sent, so no later run would finish them.
+        """
+        self.logger.error(STOPPED, signal.Signals(signum).name)
+        sys.exit(SIGNAL_EXIT_BASE + signum)
 
     def _write_state_message(self, state: dict) -> None:
         """Emit state after a real import; a dry run emits none, so no bookmark moves."""

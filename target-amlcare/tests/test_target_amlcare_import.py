@@ -7,6 +7,7 @@ on them, and reads the outcome from the sandbox and from the run report.
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -284,3 +285,41 @@ def test_an_input_cut_short_before_the_tap_finished_completes_no_client_and_emit
 
     assert clients(sandbox)[nrn("850730", 33)]["import_status"] == "complete"
     assert completed.stdout.strip()
+
+
+def test_a_run_stopped_by_a_signal_emits_no_state_and_says_so(sandbox, tmp_path):
+    person = relation("stopped", nationalRegisterNumber=nrn("850730", 33))
+    card = {"id": 8, "relationIdentifier": "stopped", "publicOnPortal": True, "content": "AA=="}
+    lines = messages([person]).splitlines()
+    state = lines.pop()  # the tap's state comes before the card this time, as it may
+    lines[-1:-1] = [state]
+    lines.append(json.dumps({"type": "RECORD", "stream": "identity_documents", "record": card}))
+    config = tmp_path / "config.json"
+    config.write_text(
+        json.dumps(
+            {
+                "base_url": sandbox.amlcare_url,
+                "api_key": sandbox.amlcare_key,
+                "report_dir": str(tmp_path / "reports"),
+            }
+        )
+    )
+    target = subprocess.Popen(
+        [*TARGET, "--config", str(config)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    target.stdin.write("".join(line + "\n" for line in lines))
+    target.stdin.flush()  # the input stays open: the tap is still running
+    for line in target.stderr:
+        if "Planned 1 person" in line:  # the state was read, the import has begun
+            break
+
+    target.send_signal(signal.SIGTERM)
+    stdout, stderr = target.communicate(timeout=60)
+
+    assert target.returncode == 128 + signal.SIGTERM
+    assert stdout.strip() == ""  # no state: the bookmark stays where it was
+    assert "Stopped by SIGTERM before the import finished" in stderr
