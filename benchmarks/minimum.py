@@ -129,21 +129,24 @@ def idle_outbound() -> dict[str, Any]:
     }
 
 
-def full_amlcare_read(amlcare: dict[str, Any], skipped_origins: list[str]) -> dict[str, int]:
-    """tap-amlcare reading all of AMLCare: each list once, each wanted version's file once.
+def full_amlcare_read(amlcare: dict[str, Any], skipped_origins: list[str] | None) -> dict[str, int]:
+    """tap-amlcare reading all of AMLCare: each list once, and each wanted version's file once.
 
-    `amlcare` holds the lists as the API gives them (documents with their versions).
+    `amlcare` holds the lists as the API gives them (documents with their versions);
+    `skipped_origins` None means no file is downloaded.
     """
-    return {
+    needed = {
         "GET /v1/users": pages(len(amlcare["users"]), AMLCARE_LIST_LIMIT),
         "GET /v1/clients": pages(len(amlcare["clients"]), AMLCARE_LIST_LIMIT),
         "GET /v1/documents": pages(len(amlcare["documents"]), AMLCARE_LIST_LIMIT),
-        "GET /v1/documents/{id}/versions/{version}/content": sum(
+    }
+    if skipped_origins is not None:
+        needed["GET /v1/documents/{id}/versions/{version}/content"] = sum(
             len(document["versions"])
             for document in amlcare["documents"]
             if document.get("origin") not in skipped_origins
-        ),
-    }
+        )
+    return needed
 
 
 def relations_extraction(before: dict[str, Any]) -> int:

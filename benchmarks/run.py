@@ -47,6 +47,9 @@ TAP_ADMINPULSE = ROOT / ".meltano" / "extractors" / "tap-adminpulse" / "venv" / 
 TAP_AMLCARE = ROOT / ".meltano" / "extractors" / "tap-amlcare" / "venv" / "bin"
 # As meltano.yml configures tap-amlcare: the cards the import brought are read without files.
 SKIPPED_CONTENT_ORIGINS = ["adminpulse_import"]
+# The full AMLCare read lists everything but downloads no file unless asked (--amlcare-files):
+# tap-amlcare downloads one file at a time, so at 50,000 clients (some 40,000 versions of
+# AMLCare's own documents) the latency alone would add half an hour to the run.
 
 # The documented limits: AdminPulse 480 calls a minute per token, AMLCare 1200 (our spec).
 ADMINPULSE_LIMIT = 480
@@ -438,12 +441,12 @@ def compare_relations(bench: Bench) -> dict[str, Any]:
     return results
 
 
-def read_all_of_amlcare(bench: Bench) -> dict[str, Any]:
+def read_all_of_amlcare(bench: Bench, *, files: bool) -> dict[str, Any]:
     """tap-amlcare reading everything AMLCare holds after the import, as a first outbound run.
 
     The outbound connectors' memory at the office's size: the idle runs read one page each.
     The tap writes to a file (the upload side is bound by AdminPulse's 50 uploads a minute, not
-    by what is measured here); files are downloaded as the project configures it.
+    by what is measured here); with `files`, it downloads them as the project configures it.
     """
     box = bench.sandbox
     folder = bench.work / "amlcare-read"
@@ -453,6 +456,7 @@ def read_all_of_amlcare(bench: Bench) -> dict[str, Any]:
         "api_key": box.amlcare_key,
         "requests_per_minute": bench.budgets["tap-amlcare"],
         "skip_content_origins": SKIPPED_CONTENT_ORIGINS,
+        "include_document_content": files,
     }
     (folder / "tap-amlcare.json").write_text(json.dumps(config))
     command = [str(TAP_AMLCARE / "tap-amlcare"), "--config", str(folder / "tap-amlcare.json")]
@@ -460,10 +464,13 @@ def read_all_of_amlcare(bench: Bench) -> dict[str, Any]:
     output = folder / "tap-amlcare.singer"
     wall, peak = timed(command, {**os.environ}, output)
     counts = bench.requests_by_endpoint()["amlcare"]
-    needed = minimum.full_amlcare_read(bench.amlcare_lists(), SKIPPED_CONTENT_ORIGINS)
+    needed = minimum.full_amlcare_read(
+        bench.amlcare_lists(), SKIPPED_CONTENT_ORIGINS if files else None
+    )
     made = total(counts)
     records = records_of(output)
     return {
+        "files": files,
         "wall_seconds": round(wall, 2),
         "records": records,
         "records_per_second": round(records / wall, 1),
@@ -494,7 +501,9 @@ def relations_loop(base_url: str, token: str) -> None:
     print(rows)
 
 
-def bench_size(size: int, seed: int, scale: float, latency_ms: float) -> dict[str, Any]:
+def bench_size(
+    size: int, seed: int, scale: float, latency_ms: float, *, amlcare_files: bool
+) -> dict[str, Any]:
     """Every job on one office size."""
     work = Path(tempfile.mkdtemp(prefix=f"amlsync-bench-{size}-"))
     bench = Bench(size, seed, scale, latency_ms, work)
@@ -556,7 +565,7 @@ def bench_size(size: int, seed: int, scale: float, latency_ms: float) -> dict[st
         print(f"[{size}] idle outbound {[run['wall_seconds'] for run in idle]} s", flush=True)
 
         result["relations_extraction"] = compare_relations(bench)
-        result["amlcare_extraction"] = read_all_of_amlcare(bench)
+        result["amlcare_extraction"] = read_all_of_amlcare(bench, files=amlcare_files)
         print(
             f"[{size}] AMLCare read in full {result['amlcare_extraction']['wall_seconds']} s",
             flush=True,
@@ -606,7 +615,8 @@ def print_size(result: dict[str, Any]) -> None:
 
     read = result["amlcare_extraction"]
     print(
-        f"-- AMLCare read in full by tap-amlcare: {read['wall_seconds']} s, "
+        f"-- AMLCare read in full by tap-amlcare (files: {read['files']}): "
+        f"{read['wall_seconds']} s, "
         f"{read['records']} records, {total(read['requests'])} requests (minimum "
         f"{sum(read['minimum'].values())}, ratio {read['request_ratio']}), "
         f"{read['achieved_per_minute']}/min of {read['budget']}, peak {read['peak_rss_mib']} MiB"
@@ -638,13 +648,26 @@ def main() -> None:
     )
     parser.add_argument("--latency-ms", type=float, default=30.0)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--amlcare-files",
+        action="store_true",
+        help="download the files in the full AMLCare read (one request per version)",
+    )
     args = parser.parse_args()
     scales = parse_scales(args.scale)
     RESULTS.mkdir(parents=True, exist_ok=True)
     output = RESULTS / f"bench-{time.strftime('%Y%m%d-%H%M%S')}.json"
     results: list[dict[str, Any]] = []
     for size in (int(s) for s in args.sizes.split(",")):
-        results.append(bench_size(size, args.seed, scales.get(size, 1.0), args.latency_ms))
+        results.append(
+            bench_size(
+                size,
+                args.seed,
+                scales.get(size, 1.0),
+                args.latency_ms,
+                amlcare_files=args.amlcare_files,
+            )
+        )
         print_size(results[-1])
         output.write_text(json.dumps({"results": results}, indent=2))
     print(f"\nFigures written to {output}")
