@@ -78,11 +78,10 @@ class ScratchDatabase:
             self._db.close()
 
 
-class DiskDict(t.Generic[V]):
-    """A dictionary in the scratch database: keys in arrival order, values stored as JSON.
+class _DiskCollection(t.Generic[V]):
+    """What a dictionary and a list in the scratch database share: a name, and values as JSON.
 
-    As with a dict, a key set again keeps its place and takes the new value. `encode` and
-    `decode` turn a value into something JSON holds and back (by default: as it is).
+    `encode` and `decode` turn a value into something JSON holds and back (by default: as it is).
     """
 
     def __init__(
@@ -99,8 +98,24 @@ class DiskDict(t.Generic[V]):
         self._decode = decode
         self._count = 0
 
+    def _stored(self, value: V) -> str:
+        return to_json(self._encode(value))
+
+    def _loaded(self, body: str) -> V:
+        return self._decode(json.loads(body))
+
+    def __len__(self) -> int:
+        return self._count
+
+
+class DiskDict(_DiskCollection[V]):
+    """A dictionary in the scratch database: keys in arrival order, values stored as JSON.
+
+    As with a dict, a key set again keeps its place and takes the new value.
+    """
+
     def __setitem__(self, key: Key, value: V) -> None:
-        body = to_json(self._encode(value))
+        body = self._stored(value)
         updated = self._scratch.change(
             "UPDATE dict_entries SET value = ? WHERE name = ? AND key = ?", (body, self._name, key)
         )
@@ -119,18 +134,19 @@ class DiskDict(t.Generic[V]):
 
     def get(self, key: Key, default: V | None = None) -> V | None:
         """The value, or `default` when the key is not there."""
-        rows = self._scratch.rows(
-            "SELECT value FROM dict_entries WHERE name = ? AND key = ?", (self._name, key)
-        )
-        return default if not rows else self._decode(json.loads(rows[0][0]))
+        rows = self._rows_of(key)
+        return default if not rows else self._loaded(rows[0][0])
 
     def __getitem__(self, key: Key) -> V:
-        rows = self._scratch.rows(
-            "SELECT value FROM dict_entries WHERE name = ? AND key = ?", (self._name, key)
-        )
+        rows = self._rows_of(key)
         if not rows:
             raise KeyError(key)
-        return self._decode(json.loads(rows[0][0]))
+        return self._loaded(rows[0][0])
+
+    def _rows_of(self, key: Key) -> list[t.Any]:
+        return self._scratch.rows(
+            "SELECT value FROM dict_entries WHERE name = ? AND key = ?", (self._name, key)
+        )
 
     def __contains__(self, key: object) -> bool:
         rows = self._scratch.rows(
@@ -162,9 +178,6 @@ class DiskDict(t.Generic[V]):
         self._scratch.change("DELETE FROM dict_entries WHERE name = ?", (self._name,))
         self._count = 0
 
-    def __len__(self) -> int:
-        return self._count
-
     def items(self) -> Iterator[tuple[Key, V]]:
         """Every key with its value, in arrival order, read a batch at a time.
 
@@ -178,7 +191,7 @@ class DiskDict(t.Generic[V]):
                 (self._name, after, READ_BATCH),
             )
             for after, key, value in rows:  # noqa: B007 - `after` is where the next batch starts
-                yield key, self._decode(json.loads(value))
+                yield key, self._loaded(value)
             if len(rows) < READ_BATCH:
                 return
 
@@ -191,33 +204,16 @@ class DiskDict(t.Generic[V]):
         return (value for _, value in self.items())
 
 
-class DiskList(t.Generic[V]):
+class DiskList(_DiskCollection[V]):
     """A list in the scratch database that only grows: appended values stored as JSON."""
-
-    def __init__(
-        self,
-        scratch: ScratchDatabase,
-        name: str,
-        *,
-        encode: Callable[[V], t.Any] = lambda value: value,
-        decode: Callable[[t.Any], V] = lambda value: value,
-    ) -> None:
-        self._scratch = scratch
-        self._name = name
-        self._encode = encode
-        self._decode = decode
-        self._count = 0
 
     def append(self, value: V) -> None:
         """Add one value at the end."""
         self._scratch.change(
             "INSERT INTO list_entries (name, value) VALUES (?, ?)",
-            (self._name, to_json(self._encode(value))),
+            (self._name, self._stored(value)),
         )
         self._count += 1
-
-    def __len__(self) -> int:
-        return self._count
 
     def __iter__(self) -> Iterator[V]:
         return (value for _, value in self.entries())
@@ -232,7 +228,7 @@ class DiskList(t.Generic[V]):
                 (self._name, after, READ_BATCH),
             )
             for after, value in rows:
-                yield after, self._decode(json.loads(value))
+                yield after, self._loaded(value)
             if len(rows) < READ_BATCH:
                 return
 
