@@ -21,7 +21,6 @@ from tap_adminpulse.progress import Progress
 if t.TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
 
-    import requests
     from singer_sdk.helpers.types import Context, Record
 
     from tap_adminpulse.identifier_sets import IdentifierSet
@@ -177,7 +176,11 @@ class RelationsStream(AdminPulseStream):
         read whole each run: their count is the template's, not the office's.
         """
         if template is None:
-            yield from self.request_records(None)
+            # The filter comes from get_url_params; get_page_bodies sets the page of each call.
+            for page in self.get_page_bodies(self.path, self.get_url_params(None, None)):
+                if self.progress is not None and self.progress.total is None:
+                    self.progress.total = page.get(api.TOTAL_ROW_COUNT_KEY)
+                yield from page[api.RESULTS_KEY]
             return
         identifiers: set[str] = set()
         for task in self.get_pages(api.TASKS_PATH, {api.TEMPLATE_NAME_FILTER: template}):
@@ -192,13 +195,6 @@ class RelationsStream(AdminPulseStream):
                 template,
             )
         yield from self.by_identifiers(iter(sorted(identifiers)))
-
-    @override
-    def parse_response(self, response: requests.Response) -> Iterable[dict]:
-        """The rows of a page; the pass's first page also tells the progress line the total."""
-        if self.progress is not None and self.progress.total is None:
-            self.progress.total = response.json().get(api.TOTAL_ROW_COUNT_KEY)
-        yield from super().parse_response(response)
 
     def by_identifiers(self, identifiers: Iterator[str]) -> Iterator[dict]:
         """Relations by uniqueIdentifier, as many per call as AdminPulse takes."""

@@ -9,11 +9,14 @@ import json
 import math
 import subprocess
 import sys
+import time
 from datetime import datetime, timedelta
 
 import pytest
 from adminpulse_tap_helpers import FAST_RATE_SCALE, final_state, records, run_tap, tap_config
-from tap_adminpulse.client import RequestPacer, retry_waits
+from tap_adminpulse import adminpulse_api as api
+from tap_adminpulse.client import READ_AHEAD_PAGES, RequestPacer, retry_waits
+from tap_adminpulse.tap import TapAdminPulse
 
 TAP = [sys.executable, "-m", "tap_adminpulse.tap"]
 
@@ -280,3 +283,53 @@ def test_a_budget_below_one_is_refused(seeded, tmp_path, budget):
 
     assert completed.returncode == 1
     assert "requests_per_minute" in completed.stderr
+
+
+def wait_for_requests(sandbox, endpoint: str, at_least: int) -> int:
+    """The GET count of an endpoint once it reaches `at_least` (or after ten seconds)."""
+    deadline = time.monotonic() + 10
+    while (count := get_count(sandbox, endpoint)) < at_least and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return count
+
+
+def relations_stream(sandbox, **settings):
+    tap = TapAdminPulse(config=tap_config(sandbox, **settings), parse_env_config=False)
+    return tap.streams["relations"]
+
+
+def test_the_next_pages_are_asked_for_while_the_caller_still_reads_the_one_before(seeded):
+    relations = seeded.dump("adminpulse")["relations"]
+    stream = relations_stream(seeded, page_size=10)
+    seeded.reset_requests()
+
+    pages = stream.get_page_bodies(api.RELATIONS_PATH, {})
+    read = [next(pages), next(pages)]  # and the caller is still busy with the second
+
+    # The first page, then READ_AHEAD_PAGES more in flight, and no further.
+    asked = 1 + READ_AHEAD_PAGES
+    assert wait_for_requests(seeded, "/relations", asked) == asked
+    read.extend(pages)
+    rows = [row for page in read for row in page["results"]]
+    assert sorted(row["id"] for row in rows) == sorted(r["id"] for r in relations)
+    assert get_count(seeded, "/relations") == math.ceil(len(relations) / 10)
+
+
+def test_a_list_that_grows_while_it_is_read_is_followed_to_its_new_last_page(seeded):
+    world = seeded.dump()
+    office = world["adminpulse"]
+    everything = sorted(office["relations"], key=lambda r: (r["modifiedDate"], r["id"]))
+    kept = everything[:15]
+    kept_ids = {relation["uniqueIdentifier"] for relation in kept}
+    documents = [d for d in office["documents"] if d["relationIdentifier"] in kept_ids]
+    seeded.load({**world, "adminpulse": {**office, "relations": kept, "documents": documents}})
+    stream = relations_stream(seeded, page_size=10)
+
+    pages = stream.get_page_bodies(api.RELATIONS_PATH, {})
+    first = next(pages)
+    seeded.load(world)  # the office adds relations, which sort after those already read
+    rest = list(pages)
+
+    assert first["pageCount"] == 2
+    rows = [row for page in [first, *rest] for row in page["results"]]
+    assert sorted(row["id"] for row in rows) == sorted(r["id"] for r in everything)
