@@ -23,6 +23,8 @@ from typing import Any
 ADMINPULSE_PAGE_SIZE = 400
 AMLCARE_LIST_LIMIT = 500
 AMLCARE_LOOKUP_BATCH = 500
+# tap-adminpulse asks for relations by uniqueIdentifier at most this many to a request.
+ADMINPULSE_IDENTIFIERS_PER_FILTER = 100
 # The document types tap-adminpulse reads identity cards from.
 IDENTITY_TYPE_NAMES = ("eID", "eID Foto")
 
@@ -99,16 +101,34 @@ def unchanged_import(before: dict[str, Any]) -> dict[str, Any]:
     """A nightly import after a complete one, with nothing changed in AdminPulse.
 
     The tap asks for relations modified on or after the bookmark's day (AdminPulse filters by
-    day), so that day's relations come back once; nothing is new, so no card is listed.
+    day), so that day's relations come back once; nothing is new, so no card is listed. Of
+    them it passes on those of the bookmark's own second, and with them the relations they
+    link to (UBOs, directors), which the target needs by number: those not among them are
+    asked for by uniqueIdentifier.
     """
     adminpulse = before["adminpulse"]
-    modified = [datetime.fromisoformat(r["modifiedDate"]) for r in adminpulse["relations"]]
-    last_day = max(modified).date() if modified else None
+    relations = adminpulse["relations"]
+    modified = [datetime.fromisoformat(r["modifiedDate"]) for r in relations]
+    latest = max(modified, default=None)
+    last_day = latest.date() if latest else None
     same_day = sum(1 for moment in modified if moment.date() == last_day)
+    passed_on = {
+        relation["uniqueIdentifier"]
+        for relation, moment in zip(relations, modified, strict=True)
+        if moment == latest
+    }
+    linked = {
+        link["uniqueIdentifier"]
+        for relation in relations
+        if relation["uniqueIdentifier"] in passed_on
+        for link in relation.get("tos") or []
+        if link.get("uniqueIdentifier")
+    }
     tap = {
         "GET /users": pages(len(adminpulse["users"]), ADMINPULSE_PAGE_SIZE),
         "GET /documenttypes": 1,
-        "GET /relations": pages(same_day, ADMINPULSE_PAGE_SIZE),
+        "GET /relations": pages(same_day, ADMINPULSE_PAGE_SIZE)
+        + math.ceil(len(linked - passed_on) / ADMINPULSE_IDENTIFIERS_PER_FILTER),
     }
     target = {
         "GET /v1/users": pages(len(before["amlcare"]["users"]), AMLCARE_LIST_LIMIT),
@@ -127,6 +147,33 @@ def idle_outbound() -> dict[str, Any]:
         "amlcare": {"GET /v1/users": 1, "GET /v1/clients": 1, "GET /v1/documents": 1},
         "adminpulse": {},
     }
+
+
+def busy_outbound(cap_decisions: int, documents: list[dict[str, Any]]) -> dict[str, Any]:
+    """An outbound sync carrying `cap_decisions` CAP decisions and the signed `documents`.
+
+    Each decision's client matches one AdminPulse relation whose values differ, and every
+    document belongs to one of those clients: one search and one update per decision. The tap
+    cannot know which versions the target skips, so it needs every version's file; the target
+    uploads each submitted or signed version once, after one search for its name, and reads
+    the document types once to map the kinds.
+    """
+    versions = [version for document in documents for version in document["versions"]]
+    uploaded = sum(1 for version in versions if version["status"] != "created")
+    amlcare = {
+        "GET /v1/users": 1,
+        "GET /v1/clients": pages(cap_decisions, AMLCARE_LIST_LIMIT),
+        "GET /v1/documents": pages(len(documents), AMLCARE_LIST_LIMIT),
+        "GET /v1/documents/{id}/versions/{version}/content": len(versions),
+    }
+    adminpulse = {
+        "GET /relations": cap_decisions,
+        "PUT /relations/{id}": cap_decisions,
+        "GET /documenttypes": 1 if uploaded else 0,
+        "GET /documents": uploaded,
+        "POST /documents/add": uploaded,
+    }
+    return {"amlcare": amlcare, "adminpulse": adminpulse}
 
 
 def full_amlcare_read(amlcare: dict[str, Any], skipped_origins: list[str] | None) -> dict[str, int]:

@@ -18,13 +18,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 from collections import defaultdict
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import minimum
 from amlsync_sandbox.generator import generate_world
+from amlsync_sandbox.identifiers import nrn_match_key, vat_match_key
 from amlsync_sandbox.testing import SandboxProcess
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -51,8 +53,10 @@ SKIPPED_CONTENT_ORIGINS = ["adminpulse_import"]
 # tap-amlcare downloads one file at a time, so at 50,000 clients (some 40,000 versions of
 # AMLCare's own documents) the latency alone would add half an hour to the run.
 
-# The documented limits: AdminPulse 480 calls a minute per token, AMLCare 1200 (our spec).
+# The documented limits: AdminPulse 480 calls a minute per token, of which 50 uploads; AMLCare
+# 1200 (our spec).
 ADMINPULSE_LIMIT = 480
+ADMINPULSE_UPLOAD_LIMIT = 50
 AMLCARE_LIMIT = 1200
 # Sizes of the issue, and the sandbox rate scale each runs at by default: the documented limits
 # where a run fits in minutes, scaled (with the connectors' budgets) where it would take hours.
@@ -61,9 +65,17 @@ AMLCARE_LIMIT = 1200
 # arrive a hair less than a minute after the first. 5 % leaves seconds of slack a minute.
 BUDGET_SHARE = 0.95
 DEFAULT_SIZES = (1000, 5000, 10000, 50000)
-DEFAULT_SCALES = {1000: 1.0, 5000: 4.0, 10000: 8.0, 50000: 25.0}
+DEFAULT_SCALES = {1000: 1.0, 5000: 4.0, 10000: 8.0, 50000: 10.0}
 CONNECTORS = ("tap-adminpulse", "target-amlcare", "tap-amlcare", "target-adminpulse")
+# The outbound run with work, as after a busy stretch in AMLCare: a tenth of the clients (at
+# most 1,000) get a CAP decision, and a tenth of those an identification form that is created,
+# submitted and signed, as when a CAP ends in a signed form.
+CAP_DECISIONS_SHARE = 0.1
+MAX_CAP_DECISIONS = 1000
+FORMS_PER_DECISION = 0.1
 POLL_SECONDS = 0.1
+# A budget no relations read comes near: the pace out of the way, to compare like with like.
+UNPACED_BUDGET = 1_000_000
 MIB = 1024 * 1024
 
 
@@ -162,6 +174,7 @@ class Bench:
 
     def __init__(self, size: int, seed: int, scale: float, latency_ms: float, work: Path) -> None:
         self.size = size
+        self.seed = seed
         self.scale = scale
         self.latency_ms = latency_ms
         self.work = work
@@ -175,6 +188,7 @@ class Bench:
             "target-adminpulse": ADMINPULSE_LIMIT * scale,
         }
         self.budgets = {name: int(limit * BUDGET_SHARE) for name, limit in self.limits.items()}
+        self.upload_budget = int(ADMINPULSE_UPLOAD_LIMIT * scale * BUDGET_SHARE)
 
     def env(self) -> dict[str, str]:
         """Meltano's environment: a private system database, plugins pointed at the sandbox."""
@@ -194,7 +208,7 @@ class Bench:
             "TAP_AMLCARE_REQUESTS_PER_MINUTE": str(self.budgets["tap-amlcare"]),
             "TARGET_ADMINPULSE_BASE_URL": box.adminpulse_url,
             "TARGET_ADMINPULSE_REQUESTS_PER_MINUTE": str(self.budgets["target-adminpulse"]),
-            "TARGET_ADMINPULSE_UPLOADS_PER_MINUTE": str(int(50 * self.scale)),
+            "TARGET_ADMINPULSE_UPLOADS_PER_MINUTE": str(self.upload_budget),
             "TARGET_ADMINPULSE_REPORT_DIR": str(self.work / "reports" / "target-adminpulse"),
         }
 
@@ -281,6 +295,65 @@ class Bench:
         self.sandbox.stop()
 
 
+def save_compliance_work(bench: Bench, amlcare: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """CAP decisions and signed forms saved in AMLCare over its API, as the office's users would.
+
+    Only clients whose number belongs to exactly one AdminPulse relation without today's
+    acceptance date are chosen, so that each decision costs one search and one relation update
+    and none is rejected for a number two relations share. Returns what was saved, for the
+    minimum of the outbound run that carries it.
+    """
+    relations = bench.world["adminpulse"]["relations"]
+    by_key: dict[tuple[str, str | None], list[dict[str, Any]]] = defaultdict(list)
+    for relation in relations:
+        by_key["company", vat_match_key(relation.get("vatNumber"))].append(relation)
+        by_key["person", nrn_match_key(relation.get("nationalRegisterNumber"))].append(relation)
+    accepted = date.today()
+
+    def decidable(client: dict[str, Any]) -> bool:
+        found = by_key.get((client["type"], client.get("key")), [])
+        if len(found) != 1:
+            return False
+        aml = found[0].get("aml") or {}
+        return aml.get("clientAcceptanceDate") != accepted.isoformat()
+
+    candidates = sorted((c for c in amlcare["clients"] if decidable(c)), key=lambda c: c["id"])
+    wanted = min(MAX_CAP_DECISIONS, int(bench.size * CAP_DECISIONS_SHARE), len(candidates))
+    decided = random.Random(bench.seed).sample(candidates, wanted)  # noqa: S311 - a fair sample, no secret
+
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {bench.sandbox.amlcare_key}"
+
+    def call(method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        answer = session.request(method, bench.sandbox.amlcare_url + path, timeout=60, **kwargs)
+        answer.raise_for_status()
+        return answer.json()
+
+    cap = {
+        "status": "accepted",
+        "acceptance_date": accepted.isoformat(),
+        "next_review_date": (accepted + timedelta(days=365)).isoformat(),
+    }
+    for client in decided:
+        risk = "standard" if client.get("risk_level") == "high" else "high"
+        call("PATCH", f"/clients/{client['id']}", json={"cap": cap, "risk_level": risk})
+    forms = []
+    for client in decided[: int(len(decided) * FORMS_PER_DECISION)]:
+        form = call(
+            "POST",
+            f"/clients/{client['id']}/documents",
+            data={
+                "kind": "identification_form",
+                "file_name": "identification-form.pdf",
+                "origin": "amlcare",
+            },
+            files={"file": ("identification-form.pdf", b"%PDF-1.4 identification form")},
+        )
+        call("POST", f"/documents/{form['id']}/submit")
+        forms.append(call("POST", f"/documents/{form['id']}/sign"))
+    return {"cap_decisions": len(decided), "documents": forms}
+
+
 def total(counts: dict[str, int]) -> int:
     """Requests answered, 429s included, without the 429 tally itself."""
     return sum(n for endpoint, n in counts.items() if endpoint != "429")
@@ -351,13 +424,16 @@ def compare_relations(bench: Bench) -> dict[str, Any]:
     folder.mkdir(exist_ok=True)
     results: dict[str, Any] = {}
 
-    # tap-adminpulse, only its relations stream selected, with the benchmark's budget.
+    # tap-adminpulse, only its relations stream selected, with the benchmark's budget; and
+    # again with a budget that never binds, as tap-rest-api-msdk knows none.
     config = {
         "base_url": box.adminpulse_url,
         "api_key": box.adminpulse_token,
         "requests_per_minute": bench.budgets["tap-adminpulse"],
     }
     (folder / "tap-adminpulse.json").write_text(json.dumps(config))
+    unpaced = {**config, "requests_per_minute": UNPACED_BUDGET}
+    (folder / "tap-adminpulse-unpaced.json").write_text(json.dumps(unpaced))
     catalog = json.loads(
         subprocess.run(  # noqa: S603 - our own executables
             [
@@ -379,13 +455,14 @@ def compare_relations(bench: Bench) -> dict[str, Any]:
     schema = next(s["schema"] for s in catalog["streams"] if s["tap_stream_id"] == "relations")
     (folder / "relation-schema.json").write_text(json.dumps(schema))
     runs = {
-        "tap-adminpulse": [
+        name: [
             str(TAP_ADMINPULSE / "tap-adminpulse"),
             "--config",
-            str(folder / "tap-adminpulse.json"),
+            str(folder / f"{name}.json"),
             "--catalog",
             str(folder / "catalog.json"),
-        ],
+        ]
+        for name in ("tap-adminpulse", "tap-adminpulse-unpaced")
     }
 
     # tap-rest-api-msdk: page numbers from 0, 400 a page, bearer token, our schema (so that it
@@ -513,6 +590,7 @@ def bench_size(
         "rate_scale": scale,
         "latency_ms": latency_ms,
         "budgets_per_minute": bench.budgets,
+        "upload_budget_per_minute": bench.upload_budget,
         "limits_per_minute": bench.limits,
         "work": str(work),
     }
@@ -564,6 +642,28 @@ def bench_size(
         result["idle_outbound_first"] = idle[0]
         print(f"[{size}] idle outbound {[run['wall_seconds'] for run in idle]} s", flush=True)
 
+        saved = save_compliance_work(bench, amlcare_after)
+        busy = bench.meltano_run("outbound-sync", ("TAP_AMLCARE_START_DATE", now))
+        needed = minimum.busy_outbound(saved["cap_decisions"], saved["documents"])
+        judge(busy, needed, bench, {"amlcare": "tap-amlcare", "adminpulse": "target-adminpulse"})
+        busy["records"] = saved["cap_decisions"] + sum(
+            len(document["versions"]) for document in saved["documents"]
+        )
+        busy["records_per_second"] = round(busy["records"] / busy["wall_seconds"], 1)
+        uploads = busy["requests"]["adminpulse"].get("POST /documents/add", 0)
+        seconds = busy["process_seconds"].get("target-adminpulse") or busy["wall_seconds"]
+        busy["uploads_per_minute"] = {
+            "rate": round(uploads / seconds * 60, 1),
+            "budget": bench.upload_budget,
+            "share_of_budget": round(uploads / seconds * 60 / bench.upload_budget, 3),
+        }
+        result["busy_outbound"] = busy
+        print(
+            f"[{size}] outbound with {saved['cap_decisions']} CAP decisions and "
+            f"{len(saved['documents'])} signed forms {busy['wall_seconds']} s",
+            flush=True,
+        )
+
         result["relations_extraction"] = compare_relations(bench)
         result["amlcare_extraction"] = read_all_of_amlcare(bench, files=amlcare_files)
         print(
@@ -582,7 +682,7 @@ def print_size(result: dict[str, Any]) -> None:
         f"x{result['rate_scale']}, latency {result['latency_ms']} ms; budgets/min "
         f"{result['budgets_per_minute']}"
     )
-    for key in ("first_import", "unchanged_import", "idle_outbound"):
+    for key in ("first_import", "unchanged_import", "idle_outbound", "busy_outbound"):
         run = result[key]
         print(f"-- {key}: {run['wall_seconds']} s wall, peak MiB {run['peak_rss_mib']}")
         print(f"   CPU seconds {run['cpu_seconds']}")
@@ -601,6 +701,12 @@ def print_size(result: dict[str, Any]) -> None:
             print(
                 f"   {connector}: {rate['rate']}/min of {rate['budget']} "
                 f"({rate['share_of_budget']:.0%})"
+            )
+        if "uploads_per_minute" in run:
+            uploads = run["uploads_per_minute"]
+            print(
+                f"   target-adminpulse uploads: {uploads['rate']}/min of {uploads['budget']} "
+                f"({uploads['share_of_budget']:.0%})"
             )
     print("-- relations extraction (GET /relations, full read)")
     extraction = result["relations_extraction"]
