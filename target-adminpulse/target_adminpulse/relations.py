@@ -45,6 +45,8 @@ class RelationFinder:
     Identifiers asked recently are answered from memory, whatever number of clients and
     documents point at them; updates made during the run refresh the remembered relation. Both
     maps are least-recently-used with CACHE_SIZE entries, and locked: the write lanes share them.
+    A number asked on two lanes at once (a client's update and its document) is searched once;
+    the second lane waits for the first one's answer.
     """
 
     def __init__(self, client: AdminPulseClient, cache_size: int = CACHE_SIZE) -> None:
@@ -55,6 +57,8 @@ class RelationFinder:
         # id -> the relation's kept fields.
         self._relations: OrderedDict[t.Any, dict[str, t.Any]] = OrderedDict()
         self._lock = threading.Lock()
+        # Searches under way, each with the event its waiting lanes are woken by.
+        self._in_flight: dict[tuple[str, str], threading.Event] = {}
         self.lookups = 0
 
     def find(
@@ -97,9 +101,24 @@ class RelationFinder:
                 self._relations[relation.get("id")] = _kept(relation)
 
     def _search(self, filter_name: str, digits: str) -> list[dict[str, t.Any]]:
-        remembered = self._remembered((filter_name, digits))
-        if remembered is not None:
-            return remembered
+        search = (filter_name, digits)
+        while True:
+            with self._lock:
+                remembered = self._remembered(search)
+                if remembered is not None:
+                    return remembered
+                under_way = self._in_flight.get(search)
+                if under_way is None:
+                    self._in_flight[search] = threading.Event()
+                    break
+            under_way.wait()  # then read the answer it remembered (or search, if it failed)
+        try:
+            return self._ask(filter_name, digits)
+        finally:
+            with self._lock:
+                self._in_flight.pop(search).set()
+
+    def _ask(self, filter_name: str, digits: str) -> list[dict[str, t.Any]]:
         found = self.client.list_all(adminpulse_api.RELATIONS_PATH, {filter_name: digits})
         # The filter is an assumption about the real API: keep only true matches, so a filter
         # that matches loosely (or not at all) cannot link the wrong relation.
@@ -117,15 +136,14 @@ class RelationFinder:
         return matches
 
     def _remembered(self, search: tuple[str, str]) -> list[dict[str, t.Any]] | None:
-        """The relations of a search made before, or None when any of them was forgotten."""
-        with self._lock:
-            ids = self._searches.get(search)
-            if ids is None or any(i not in self._relations for i in ids):
-                return None
-            self._searches.move_to_end(search)
-            for relation_id in ids:
-                self._relations.move_to_end(relation_id)
-            return [self._relations[i] for i in ids]
+        """The relations of a search made before, or None when any was forgotten; under the lock."""
+        ids = self._searches.get(search)
+        if ids is None or any(i not in self._relations for i in ids):
+            return None
+        self._searches.move_to_end(search)
+        for relation_id in ids:
+            self._relations.move_to_end(relation_id)
+        return [self._relations[i] for i in ids]
 
 
 def _put(cache: OrderedDict[t.Any, t.Any], key: t.Any, value: t.Any, size: int) -> None:

@@ -6,6 +6,8 @@ memory, as the writer builds it.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 from amlsync_sandbox.world import base_world
 from target_adminpulse.client import AdminPulseClient
@@ -73,3 +75,13 @@ def test_a_report_counts_every_problem_but_lists_only_the_first_ones():
     assert len(data["problems"]) == MAX_PROBLEMS_LISTED
     assert "And 5 more problems" in report.as_markdown([])
     assert "And 5 more problems" in report.as_html([])
+
+
+def test_a_number_asked_on_several_lanes_at_once_is_searched_once(finder, sandbox):
+    sandbox.faults("adminpulse", latency_ms=300)
+    with ThreadPoolExecutor(4) as lanes:
+        found = list(lanes.map(lambda _: finder.find("company", KBOS[0]), range(4)))
+
+    assert [relation["id"] for relation in found] == [1, 1, 1, 1]
+    assert finder.lookups == 1
+    assert sandbox.request_count("adminpulse", endpoint="/relations", method="GET") == 1
