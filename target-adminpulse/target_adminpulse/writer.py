@@ -19,7 +19,7 @@ from target_adminpulse.client import (
     backoff_seconds,
 )
 from target_adminpulse.identifiers import business_key
-from target_adminpulse.pool import LaneGroup, LanePool
+from target_adminpulse.pool import LanePool
 from target_adminpulse.relations import Rejection, RelationFinder, describe
 from target_adminpulse.report import Problem, RejectsFile, RunReport
 
@@ -28,13 +28,6 @@ PROGRESS_EVERY = 100
 PROGRESS_SECONDS = 30.0
 
 logger = logging.getLogger(__name__)
-
-# A client record is a few hundred bytes, so many may wait: the input is then read past a burst
-# of CAP decisions to the documents behind it, whose uploads start while the updates go on.
-CLIENT_BACKLOG_PER_LANE = 200
-# The documents' share of the lanes (at least one): an upload waits for a slot of the upload
-# pace, 45 a minute, and on a shared lane the client updates queued behind it would wait too.
-DOCUMENT_LANE_SHARE = 0.25
 
 
 def reject_key(stream: str, record: dict[str, t.Any]) -> str:
@@ -45,41 +38,21 @@ def reject_key(stream: str, record: dict[str, t.Any]) -> str:
 
 
 def lane_key(stream: str, record: dict[str, t.Any]) -> str:
-    """The client a record belongs to: its records of a stream are written in arrival order.
+    """The client a record belongs to: its records are written one after the other, in order.
 
-    A client's updates, and its documents' versions, carry the client's type and key, so a
-    newer update lands after an older one, a version after the one before, and a replayed
-    reject before newer input. An update and a document touch different things (the relation's
-    fields, a new file) and may be written in either order.
+    A client's update and its documents' versions all carry the client's type and key, so a
+    newer update lands after an older one and a replayed reject before newer input.
     """
     if stream == contract.CLIENTS:
         return f"{record.get('type')}:{record.get('key')}"
     return f"{record.get('client_type')}:{record.get('client_key')}"
 
 
-def lane_groups(lanes: int) -> tuple[dict[str, LaneGroup], dict[str, str]]:
-    """The pool's lane groups for `lanes` lanes in all, and the group of each stream.
-
-    With one lane there is one group for both streams: one record at a time, as
-    max_concurrency 1 promises.
-    """
-    if lanes == 1:
-        shared = "records"
-        return {shared: LaneGroup(1)}, {contract.CLIENTS: shared, contract.DOCUMENTS: shared}
-    documents = max(1, int(lanes * DOCUMENT_LANE_SHARE))
-    groups = {
-        contract.CLIENTS: LaneGroup(lanes - documents, CLIENT_BACKLOG_PER_LANE),
-        contract.DOCUMENTS: LaneGroup(documents),
-    }
-    return groups, {stream: stream for stream in groups}
-
-
 class AdminPulseWriter:
     """Writes clients' compliance values and documents to AdminPulse, each at most once.
 
     Records are written on the lanes of a pool as wide as the client's concurrency: different
-    clients at the same time, one client's records of a stream in arrival order, and documents
-    on lanes of their own.
+    clients at the same time, one client's records in arrival order.
     """
 
     def __init__(
@@ -97,8 +70,7 @@ class AdminPulseWriter:
         self.document_type_map = document_type_map
         self.report = report
         self.rejects = rejects
-        groups, self._group_of = lane_groups(client.concurrency)
-        self.pool = LanePool(groups)
+        self.pool = LanePool(client.concurrency)
         self._document_type_ids: dict[str, int] | None = None
         self._document_types_lock = threading.Lock()
         self._progress_lock = threading.Lock()
@@ -122,18 +94,14 @@ class AdminPulseWriter:
             return
         logger.info("Replaying %d rejected records of earlier runs", len(pending))
         for entry in pending:
-            stream, record = entry["stream"], entry["record"]
-            self.pool.submit(
-                self._group_of[stream], lane_key(stream, record), self._replay, stream, record
-            )
+            key = lane_key(entry["stream"], entry["record"])
+            self.pool.submit(key, self._replay, entry["stream"], entry["record"])
         self.pool.drain()
         self.rejects.flush()
 
     def submit(self, stream: str, record: dict[str, t.Any]) -> None:
         """Queue one record on its client's lane; raises the failure of an earlier write."""
-        self.pool.submit(
-            self._group_of[stream], lane_key(stream, record), self.write, stream, record
-        )
+        self.pool.submit(lane_key(stream, record), self.write, stream, record)
 
     def drain(self) -> None:
         """Wait until every queued record is written or rejected; raise if a write failed."""

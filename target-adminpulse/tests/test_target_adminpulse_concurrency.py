@@ -267,30 +267,3 @@ def test_adminpulse_refusing_every_call_in_the_lanes_fails_the_run_without_any_s
     assert "kept failing" in run.completed.stderr
     assert run.report["status"] == "failed"
     assert all(r["aml"]["totalRisk"] is None for r in relations_by_id(office).values())
-
-
-def test_documents_are_uploaded_while_the_client_updates_before_them_are_still_written(
-    office,
-    run_target,  # noqa: F811 - run_target is the writes tests' fixture
-):
-    # Three CAP decisions for each client, then two signed forms: the forms arrive behind
-    # 48 updates, many more than a lane shared by both kinds would let the input get past.
-    versions = ["2026-01-05", "2026-02-10", "2026-03-15"]
-    clients = [
-        client(f"cl_{n}_{number}", kbo, risk="high", acceptance=acceptance)
-        for number, acceptance in enumerate(versions)
-        for n, kbo in enumerate(KBOS)
-    ]
-    forms = [document(f"doc_{n}", KBOS[n], "identification_form", "signed", 2) for n in (3, 11)]
-
-    run = run_target(
-        messages(clients=clients, documents=forms), requests_per_minute=480, max_concurrency=8
-    )
-
-    assert run.report["streams"]["clients"]["updated"] == 3 * COMPANIES
-    assert run.report["streams"]["documents"]["created"] == 2
-    updates = answered(office, "PUT", "/relations/")
-    uploads = answered(office, "POST", "/documents/add")
-    assert len(updates) == 3 * COMPANIES
-    assert len(uploads) == 2
-    assert uploads[-1] < updates[len(updates) // 4]
