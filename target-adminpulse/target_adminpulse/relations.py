@@ -45,7 +45,7 @@ class RelationFinder:
     Identifiers asked recently are answered from memory, whatever number of clients and
     documents point at them; updates made during the run refresh the remembered relation. Both
     maps are least-recently-used with CACHE_SIZE entries, and locked: the write lanes share them.
-    A number asked on two lanes at once (a client's update and its document) is searched once;
+    A number asked on two lanes at once (two clients that reach the same relation) is searched once;
     the second lane waits for the first one's answer.
     """
 
