@@ -60,8 +60,8 @@ format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-# Figures for the README's Performance section: about 25 minutes for the default sizes
-# (BENCH_SIZES=1000,5000,10000,50000 for all of them); JSON under benchmarks/results/.
+# Figures for the README's Performance section: about 15 minutes for the default sizes, about an
+# hour for all of them (BENCH_SIZES=1000,5000,10000,50000); JSON under benchmarks/results/.
 BENCH_SIZES ?= 1000,5000
 bench: plugins
 	$(BIN)/python benchmarks/run.py --sizes $(BENCH_SIZES)
